@@ -1,0 +1,412 @@
+//! Apache Kafka through rdkafka (librdkafka built from its bundled source).
+//!
+//! * Producers are idempotent (`enable.idempotence=true`: no duplicates from retries, order
+//!   kept per partition), batch with `linger.ms`, compress with zstd or lz4, and partition by
+//!   key with `murmur2_random` — the Java client's partitioner, which the embedded log uses too.
+//! * Consumers never auto-commit: the sink commits only after its objects are safe in S3.
+//!   Rebalances are observed in librdkafka's callbacks and handed to the caller as
+//!   [`ConsumerEvent::Revoked`] / [`ConsumerEvent::Assigned`], in order with the records.
+//! * librdkafka's calls block; each one runs on tokio's blocking pool.
+
+use crate::{Bus, BusError, Consumer, ConsumerEvent, OutRecord, Producer, Record, Result, TopicInfo};
+use async_trait::async_trait;
+use bytes::Bytes;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Timeout of metadata and admin calls.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most delivery futures awaited at once by one `send_batch` before enqueuing more.
+const MAX_IN_FLIGHT: usize = 500_000;
+
+/// A Kafka cluster.
+pub struct KafkaBus {
+    base: BTreeMap<String, String>,
+    producer_props: BTreeMap<String, String>,
+    admin: AdminClient<DefaultClientContext>,
+    meta: Arc<BaseConsumer>,
+}
+
+impl KafkaBus {
+    /// A cluster reached at `bootstrap` (`host:port,…`) in plaintext.
+    pub fn new(bootstrap: &str) -> Result<KafkaBus> {
+        let mut base = BTreeMap::new();
+        base.insert("bootstrap.servers".to_string(), bootstrap.to_string());
+        KafkaBus::with_properties(base)
+    }
+
+    /// A cluster described by librdkafka properties (`bootstrap.servers` required; security
+    /// settings such as `security.protocol`, `sasl.mechanism`, `sasl.username`, … as needed).
+    pub fn with_properties(base: BTreeMap<String, String>) -> Result<KafkaBus> {
+        if !base.contains_key("bootstrap.servers") {
+            return Err(BusError::Config("bootstrap.servers is required".into()));
+        }
+        let admin: AdminClient<DefaultClientContext> = config(&base).create()?;
+        let meta: BaseConsumer = config(&base).create()?;
+        Ok(KafkaBus { base, producer_props: BTreeMap::new(), admin, meta: Arc::new(meta) })
+    }
+
+    /// Sets a librdkafka property on the producers this bus creates
+    /// (e.g. `compression.type` = `zstd`).
+    pub fn with_producer_property(mut self, key: &str, value: &str) -> KafkaBus {
+        self.producer_props.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    async fn topic_partitions(&self, topic: &str) -> Result<Option<i32>> {
+        let meta = self.meta.clone();
+        let topic = topic.to_string();
+        blocking(move || {
+            let md = meta.fetch_metadata(Some(&topic), ADMIN_TIMEOUT)?;
+            let Some(t) = md.topics().iter().find(|t| t.name() == topic) else { return Ok(None) };
+            match t.error() {
+                None => Ok(Some(t.partitions().len() as i32)),
+                Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition => Ok(None),
+                Some(e) => Err(KafkaError::MetadataFetch(e.into()).into()),
+            }
+        })
+        .await
+    }
+}
+
+fn config(props: &BTreeMap<String, String>) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    for (k, v) in props {
+        c.set(k, v);
+    }
+    c
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| BusError::Config(format!("blocking task failed: {e}")))?
+}
+
+#[async_trait]
+impl Bus for KafkaBus {
+    async fn ensure_topic(&self, topic: &str, partitions: i32, replication_factor: i16) -> Result<TopicInfo> {
+        if let Some(n) = self.topic_partitions(topic).await? {
+            return Ok(TopicInfo { name: topic.to_string(), partitions: n, created: false });
+        }
+        let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication_factor as i32));
+        let opts = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
+        let results = self.admin.create_topics([&new], &opts).await?;
+        let mut created = true;
+        for r in results {
+            match r {
+                Ok(_) => {}
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => created = false,
+                Err((name, code)) => {
+                    return Err(BusError::Config(format!("creating topic {name:?} failed: {code}")));
+                }
+            }
+        }
+        // Metadata propagates to every broker asynchronously: wait until it is visible.
+        let deadline = Instant::now() + ADMIN_TIMEOUT;
+        loop {
+            if let Some(n) = self.topic_partitions(topic).await? {
+                return Ok(TopicInfo { name: topic.to_string(), partitions: n, created });
+            }
+            if Instant::now() > deadline {
+                return Err(BusError::Timeout(ADMIN_TIMEOUT));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn partitions(&self, topic: &str) -> Result<i32> {
+        self.topic_partitions(topic).await?.ok_or_else(|| BusError::UnknownTopic(topic.to_string()))
+    }
+
+    async fn watermarks(&self, topic: &str, partition: i32) -> Result<(i64, i64)> {
+        let meta = self.meta.clone();
+        let topic = topic.to_string();
+        blocking(move || Ok(meta.fetch_watermarks(&topic, partition, ADMIN_TIMEOUT)?)).await
+    }
+
+    async fn producer(&self, topic: &str) -> Result<Box<dyn Producer>> {
+        let mut c = config(&self.base);
+        c.set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "5")
+            .set("batch.size", "1000000")
+            .set("batch.num.messages", "100000")
+            .set("queue.buffering.max.messages", "1000000")
+            .set("queue.buffering.max.kbytes", "1048576")
+            .set("compression.type", "zstd");
+        for (k, v) in &self.producer_props {
+            c.set(k, v);
+        }
+        let producer: FutureProducer = c.create()?;
+        Ok(Box::new(KafkaProducer { producer, topic: topic.to_string() }))
+    }
+
+    async fn consumer(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>> {
+        let state = Arc::new(Mutex::new(GroupState::default()));
+        let mut c = config(&self.base);
+        c.set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
+            .set("fetch.max.bytes", "52428800")
+            .set("max.partition.fetch.bytes", "8388608")
+            .set("queued.max.messages.kbytes", "262144");
+        let consumer: BaseConsumer<GroupContext> =
+            c.create_with_context(GroupContext { state: state.clone() })?;
+        consumer.subscribe(&[topic])?;
+        Ok(Box::new(KafkaConsumer { consumer: Arc::new(consumer), topic: topic.to_string(), state }))
+    }
+}
+
+struct KafkaProducer {
+    producer: FutureProducer,
+    topic: String,
+}
+
+#[async_trait]
+impl Producer for KafkaProducer {
+    async fn send_batch(&self, batch: Vec<OutRecord>) -> Result<()> {
+        let mut pending: VecDeque<rdkafka::producer::DeliveryFuture> = VecDeque::with_capacity(batch.len());
+        for rec in &batch {
+            loop {
+                let mut fr: FutureRecord<'_, [u8], [u8]> =
+                    FutureRecord::to(&self.topic).payload(&rec.value[..]).timestamp(rec.timestamp_ms);
+                if let Some(k) = &rec.key {
+                    fr = fr.key(&k[..]);
+                }
+                if let Some(p) = rec.partition {
+                    fr = fr.partition(p);
+                }
+                match self.producer.send_result(fr) {
+                    Ok(f) => {
+                        pending.push_back(f);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                        // Backpressure: wait for the oldest deliveries before enqueuing more.
+                        let n = (pending.len() / 2).max(1);
+                        if pending.is_empty() {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                        for _ in 0..n.min(pending.len()) {
+                            await_delivery(pending.pop_front().expect("non-empty")).await?;
+                        }
+                    }
+                    Err((e, _)) => return Err(e.into()),
+                }
+            }
+            if pending.len() >= MAX_IN_FLIGHT {
+                await_delivery(pending.pop_front().expect("non-empty")).await?;
+            }
+        }
+        for f in pending {
+            await_delivery(f).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&self) -> Result<()> {
+        let p = self.producer.clone();
+        blocking(move || Ok(p.flush(Duration::from_secs(60))?)).await
+    }
+}
+
+async fn await_delivery(f: rdkafka::producer::DeliveryFuture) -> Result<()> {
+    match f.await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err((e, _))) => Err(e.into()),
+        Err(_) => Err(BusError::Closed),
+    }
+}
+
+#[derive(Default)]
+struct GroupState {
+    events: VecDeque<ConsumerEvent>,
+    assignment: Vec<i32>,
+}
+
+struct GroupContext {
+    state: Arc<Mutex<GroupState>>,
+}
+
+impl ClientContext for GroupContext {}
+
+fn partitions_of(tpl: &TopicPartitionList) -> Vec<i32> {
+    let mut v: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+    v.sort_unstable();
+    v
+}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let parts = partitions_of(tpl);
+            let mut s = self.state.lock().expect("group state lock");
+            s.assignment.retain(|p| !parts.contains(p));
+            if !parts.is_empty() {
+                s.events.push_back(ConsumerEvent::Revoked(parts));
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let parts = partitions_of(tpl);
+                let mut s = self.state.lock().expect("group state lock");
+                s.assignment.extend(parts.iter().copied());
+                s.assignment.sort_unstable();
+                s.assignment.dedup();
+                if !parts.is_empty() {
+                    s.events.push_back(ConsumerEvent::Assigned(parts));
+                }
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "kafka rebalance error"),
+            Rebalance::Revoke(_) => {}
+        }
+    }
+}
+
+struct KafkaConsumer {
+    consumer: Arc<BaseConsumer<GroupContext>>,
+    topic: String,
+    state: Arc<Mutex<GroupState>>,
+}
+
+#[async_trait]
+impl Consumer for KafkaConsumer {
+    async fn poll(&mut self, max_records: usize, timeout: Duration) -> Result<ConsumerEvent> {
+        assert!(max_records > 0, "poll needs room for at least one record");
+        if let Some(ev) = self.state.lock().expect("group state lock").events.pop_front() {
+            return Ok(ev);
+        }
+        let consumer = self.consumer.clone();
+        let state = self.state.clone();
+        let records = blocking(move || {
+            let deadline = Instant::now() + timeout;
+            let mut out = Vec::new();
+            loop {
+                let wait = if out.is_empty() {
+                    deadline.saturating_duration_since(Instant::now())
+                } else {
+                    Duration::ZERO
+                };
+                match consumer.poll(wait) {
+                    Some(Ok(m)) => out.push(Record {
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        timestamp_ms: m.timestamp().to_millis().unwrap_or(0),
+                        key: m.key().map(Bytes::copy_from_slice),
+                        value: Bytes::copy_from_slice(m.payload().unwrap_or(&[])),
+                    }),
+                    Some(Err(e)) => {
+                        if out.is_empty() {
+                            return Err(e.into());
+                        }
+                        tracing::warn!(error = %e, "kafka consumer error after a partial batch");
+                        break;
+                    }
+                    None => {
+                        if !out.is_empty() || Instant::now() >= deadline {
+                            break;
+                        }
+                    }
+                }
+                // Stop at a rebalance so records and assignment changes stay in order.
+                if out.len() >= max_records || !state.lock().expect("group state lock").events.is_empty() {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+        if !records.is_empty() {
+            return Ok(ConsumerEvent::Records(records));
+        }
+        Ok(self.state.lock().expect("group state lock").events.pop_front().unwrap_or(ConsumerEvent::Idle))
+    }
+
+    async fn seek(&mut self, partition: i32, offset: i64) -> Result<()> {
+        let consumer = self.consumer.clone();
+        let topic = self.topic.clone();
+        blocking(move || {
+            // Right after an assignment librdkafka may not have started the partition's
+            // fetcher yet ("erroneous state"): retry for a while.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                match consumer.seek(&topic, partition, Offset::Offset(offset), Duration::from_secs(5)) {
+                    Ok(()) => return Ok(()),
+                    Err(e) if Instant::now() < deadline => {
+                        tracing::debug!(partition, offset, error = %e, "seek not possible yet, retrying");
+                        // Serve callbacks meanwhile; messages are discarded by the seek's
+                        // version barrier anyway.
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        })
+        .await
+    }
+
+    async fn commit(&mut self, offsets: &[(i32, i64)]) -> Result<()> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (p, o) in offsets {
+            tpl.add_partition_offset(&self.topic, *p, Offset::Offset(*o))?;
+        }
+        let consumer = self.consumer.clone();
+        blocking(move || Ok(consumer.commit(&tpl, CommitMode::Sync)?)).await
+    }
+
+    async fn committed(&mut self, partitions: &[i32]) -> Result<Vec<Option<i64>>> {
+        let mut tpl = TopicPartitionList::new();
+        for p in partitions {
+            tpl.add_partition(&self.topic, *p);
+        }
+        let consumer = self.consumer.clone();
+        let topic = self.topic.clone();
+        let parts = partitions.to_vec();
+        blocking(move || {
+            let got = consumer.committed_offsets(tpl, ADMIN_TIMEOUT)?;
+            Ok(parts
+                .iter()
+                .map(|p| match got.find_partition(&topic, *p).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) => Some(o),
+                    _ => None,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    fn assignment(&self) -> Vec<i32> {
+        self.state.lock().expect("group state lock").assignment.clone()
+    }
+
+    async fn close(&mut self) -> Result<()> {
+        let consumer = self.consumer.clone();
+        blocking(move || {
+            consumer.unsubscribe();
+            // Serve the revoke callback so the group rebalances now rather than after the
+            // session timeout.
+            let _ = consumer.poll(Duration::from_millis(100));
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,35 @@
+# Shared by scripts/test.sh and scripts/local-up.sh: installs what ticklake needs on a fresh
+# machine and caches it outside the clone (TICKLAKE_CACHE), so repeat runs are fast.
+# shellcheck shell=bash
+
+TICKLAKE_CACHE=${TICKLAKE_CACHE:-$HOME/.cache/ticklake}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$TICKLAKE_CACHE/target}
+MINIO_VERSION=${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}
+KAFKA_VERSION=${KAFKA_VERSION:-4.1.1}
+mkdir -p "$TICKLAKE_CACHE/bin"
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+need_apt=()
+# librdkafka is built from its bundled source: cmake and a C toolchain; libcurl's headers.
+command -v cmake >/dev/null || need_apt+=(cmake)
+command -v cc >/dev/null || need_apt+=(build-essential)
+[ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] || need_apt+=(libcurl4-openssl-dev)
+[ -f /usr/include/openssl/ssl.h ] || need_apt+=(libssl-dev)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+
+install_system_packages() {
+  local extra=("$@")
+  local want=("${need_apt[@]}" "${extra[@]}")
+  if [ ${#want[@]} -gt 0 ]; then
+    log "installing Debian packages: ${want[*]}"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${want[@]}" >/dev/null
+  fi
+  if ! command -v cargo >/dev/null; then
+    echo "cargo is missing: install Rust (rustup) first" >&2
+    exit 1
+  fi
+}

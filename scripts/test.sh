@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests, the bus conformance suite on the embedded log and on a real
+# Apache Kafka broker (KRaft), the sink against a real MinIO, and the exactly-once crash
+# tests. Installs and starts what they need; caches downloads and builds in TICKLAKE_CACHE.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+need_test_apt=()
+command -v java >/dev/null || need_test_apt+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need_test_apt+=(maven)
+command -v go >/dev/null || need_test_apt+=(golang)
+command -v curl >/dev/null || need_test_apt+=(curl)
+install_system_packages "${need_test_apt[@]}"
+
+# --- MinIO (real S3 server), built from the Go module proxy ---------------------------------
+MINIO="$TICKLAKE_CACHE/bin/minio-$MINIO_VERSION"
+if [ ! -x "$MINIO" ]; then
+  log "building MinIO $MINIO_VERSION (once; cached in $TICKLAKE_CACHE/bin)"
+  GOBIN="$TICKLAKE_CACHE/gobin" go install "github.com/minio/minio@$MINIO_VERSION"
+  mv "$TICKLAKE_CACHE/gobin/minio" "$MINIO"
+fi
+
+# --- Apache Kafka broker jars from Maven Central ----------------------------------------------
+KAFKA_LIBS="$TICKLAKE_CACHE/kafka-$KAFKA_VERSION/libs"
+if [ ! -f "$KAFKA_LIBS/.complete" ]; then
+  log "fetching Apache Kafka $KAFKA_VERSION jars (once)"
+  mvn -q -B -f .ci/kafka/pom.xml -Dkafka.version="$KAFKA_VERSION" dependency:copy-dependencies -DoutputDirectory="$KAFKA_LIBS"
+  touch "$KAFKA_LIBS/.complete"
+fi
+
+RUN=$(mktemp -d /tmp/ticklake-test.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$RUN"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_port() { # host port name
+  for _ in $(seq 1 120); do
+    if (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; then return 0; fi
+    sleep 0.5
+  done
+  echo "$3 did not start; its log:" >&2; cat "$RUN/$3.log" >&2 || true; exit 1
+}
+
+# --- start MinIO -------------------------------------------------------------------------------
+MINIO_PORT=$(free_port)
+log "starting MinIO on 127.0.0.1:$MINIO_PORT"
+MINIO_ROOT_USER=ticklake MINIO_ROOT_PASSWORD=ticklake-secret MINIO_BROWSER=off \
+  "$MINIO" server --quiet --address "127.0.0.1:$MINIO_PORT" "$RUN/minio-data" >"$RUN/minio.log" 2>&1 &
+pids+=($!)
+wait_port 127.0.0.1 "$MINIO_PORT" minio
+
+# --- start Kafka (KRaft, one node that is broker and controller) ------------------------------
+KAFKA_PORT=$(free_port); CONTROLLER_PORT=$(free_port)
+mkdir -p "$RUN/kafka"
+cat >"$RUN/kafka/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$RUN/kafka/data
+num.partitions=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+PROPS
+cat >"$RUN/kafka/log4j2.yaml" <<'L4J'
+Configuration:
+  Appenders:
+    Console:
+      name: STDOUT
+      PatternLayout:
+        Pattern: "[%d] %p %m (%c)%n"
+  Loggers:
+    Root:
+      level: WARN
+      AppenderRef:
+        - ref: STDOUT
+L4J
+KJAVA=(java -Xms512m -Xmx1g -Dlog4j2.configurationFile="$RUN/kafka/log4j2.yaml" -cp "$KAFKA_LIBS/*")
+log "starting Apache Kafka $KAFKA_VERSION (KRaft) on 127.0.0.1:$KAFKA_PORT"
+"${KJAVA[@]}" kafka.tools.StorageTool format --standalone -t "$(python3 -c 'import uuid,base64;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
+  -c "$RUN/kafka/server.properties" >"$RUN/kafka-format.log" 2>&1 || { cat "$RUN/kafka-format.log"; exit 1; }
+"${KJAVA[@]}" kafka.Kafka "$RUN/kafka/server.properties" >"$RUN/kafka.log" 2>&1 &
+pids+=($!)
+wait_port 127.0.0.1 "$KAFKA_PORT" kafka
+
+export TICKLAKE_TEST_KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+export TICKLAKE_TEST_S3_ENDPOINT="http://127.0.0.1:$MINIO_PORT"
+export AWS_ACCESS_KEY_ID=ticklake AWS_SECRET_ACCESS_KEY=ticklake-secret AWS_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+export RUST_BACKTRACE=1
+
+log "formatting check"
+cargo fmt --all -- --check
+
+log "building and running every test (release profile)"
+cargo test --release --workspace --features "ticklake-bus/kafka-tests ticklake/it" -- --test-threads 2

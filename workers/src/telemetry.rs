@@ -1,0 +1,212 @@
+//! Prometheus metrics and health endpoints shared by the workers.
+//!
+//! One HTTP server per process serves:
+//! * `GET /metrics` — Prometheus text format; each worker's series carry a `worker` label
+//!   (`producer/<name>` or `sink/<name>`), so one local runner with several workers exposes
+//!   them all;
+//! * `GET /healthz` — liveness: 200 while every worker's loop has ticked within
+//!   [`STALL_AFTER`]; a stuck loop turns it 503 so Kubernetes restarts the pod;
+//! * `GET /readyz` — readiness: 200 once every worker is connected and working.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A worker whose loop has not ticked for this long is reported dead.
+pub const STALL_AFTER: Duration = Duration::from_secs(120);
+
+/// Liveness and readiness of one worker.
+#[derive(Debug)]
+pub struct Health {
+    name: String,
+    ready: AtomicBool,
+    last_beat_ms: AtomicI64,
+}
+
+impl Health {
+    pub fn beat(&self) {
+        self.last_beat_ms.store(now_ms(), Ordering::Relaxed);
+    }
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+        self.beat();
+    }
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+    fn is_live(&self) -> bool {
+        now_ms() - self.last_beat_ms.load(Ordering::Relaxed) < STALL_AFTER.as_millis() as i64
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The process's metrics registry and the health of its workers.
+#[derive(Default)]
+pub struct Telemetry {
+    registry: Mutex<Registry>,
+    workers: Mutex<Vec<Arc<Health>>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+/// Metrics of one sink worker.
+#[derive(Clone)]
+pub struct SinkMetrics {
+    /// Ticks landed in data objects.
+    pub records: Counter,
+    /// Refused messages by reason code.
+    pub dead_letters: Family<ReasonLabel, Counter>,
+    pub objects: Counter,
+    pub bytes: Counter,
+    pub flush_seconds: Histogram,
+    /// Seconds from a message's Kafka timestamp to its object being visible.
+    pub freshness_seconds: Histogram,
+    /// Messages in assigned partitions not yet landed.
+    pub lag: Gauge,
+    /// Batches found claimed but incomplete after a crash, and rewritten.
+    pub rebuilds: Counter,
+    /// Claims lost to another worker (a rebalance race).
+    pub claim_conflicts: Counter,
+    pub assigned_partitions: Gauge,
+}
+
+/// Metrics of one producer worker.
+#[derive(Clone)]
+pub struct ProducerMetrics {
+    pub produced: Counter,
+    pub bad_rows: Counter,
+    pub batch_seconds: Histogram,
+}
+
+impl Telemetry {
+    pub fn new() -> Arc<Telemetry> {
+        Arc::new(Telemetry::default())
+    }
+
+    fn health(&self, worker: &str) -> Arc<Health> {
+        let h = Arc::new(Health { name: worker.to_string(), ready: AtomicBool::new(false), last_beat_ms: AtomicI64::new(now_ms()) });
+        self.workers.lock().expect("telemetry lock").push(h.clone());
+        h
+    }
+
+    /// Registers a sink's metrics under `worker`.
+    pub fn sink(&self, worker: &str) -> (SinkMetrics, Arc<Health>) {
+        let m = SinkMetrics {
+            records: Counter::default(),
+            dead_letters: Family::default(),
+            objects: Counter::default(),
+            bytes: Counter::default(),
+            flush_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            freshness_seconds: Histogram::new(exponential_buckets(0.05, 1.6, 18)),
+            lag: Gauge::default(),
+            rebuilds: Counter::default(),
+            claim_conflicts: Counter::default(),
+            assigned_partitions: Gauge::default(),
+        };
+        for code in ticklake_api::tick::RejectReason::CODES {
+            drop(m.dead_letters.get_or_create(&ReasonLabel { reason: code.to_string() }));
+        }
+        let mut reg = self.registry.lock().expect("telemetry lock");
+        let r = reg.sub_registry_with_label(("worker".into(), worker.to_string().into()));
+        r.register("ticklake_sink_records", "Ticks landed in data objects", m.records.clone());
+        r.register("ticklake_sink_dead_letters", "Messages refused, by reason", m.dead_letters.clone());
+        r.register("ticklake_sink_objects", "Objects written", m.objects.clone());
+        r.register("ticklake_sink_bytes", "Bytes written", m.bytes.clone());
+        r.register("ticklake_sink_flush_seconds", "Time to encode and write one batch", m.flush_seconds.clone());
+        r.register(
+            "ticklake_sink_freshness_seconds",
+            "Seconds from a message's Kafka timestamp to its object being visible",
+            m.freshness_seconds.clone(),
+        );
+        r.register("ticklake_sink_consumer_lag", "Messages not yet landed in assigned partitions", m.lag.clone());
+        r.register("ticklake_sink_rebuilds", "Claimed batches rewritten after a crash", m.rebuilds.clone());
+        r.register("ticklake_sink_claim_conflicts", "Batches claimed first by another worker", m.claim_conflicts.clone());
+        r.register("ticklake_sink_assigned_partitions", "Kafka partitions assigned", m.assigned_partitions.clone());
+        drop(reg);
+        (m, self.health(worker))
+    }
+
+    /// Registers a producer's metrics under `worker`.
+    pub fn producer(&self, worker: &str) -> (ProducerMetrics, Arc<Health>) {
+        let m = ProducerMetrics {
+            produced: Counter::default(),
+            bad_rows: Counter::default(),
+            batch_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+        };
+        let mut reg = self.registry.lock().expect("telemetry lock");
+        let r = reg.sub_registry_with_label(("worker".into(), worker.to_string().into()));
+        r.register("ticklake_producer_ticks", "Ticks acknowledged by the bus", m.produced.clone());
+        r.register("ticklake_producer_bad_rows", "Replay rows skipped as invalid", m.bad_rows.clone());
+        r.register("ticklake_producer_batch_seconds", "Time to produce one batch", m.batch_seconds.clone());
+        drop(reg);
+        (m, self.health(worker))
+    }
+
+    /// The Prometheus text exposition of every registered metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let reg = self.registry.lock().expect("telemetry lock");
+        // Encoding into a String cannot fail.
+        prometheus_client::encoding::text::encode(&mut out, &reg).expect("encoding metrics to a string");
+        out
+    }
+
+    /// `(ready, live, detail)` over all workers.
+    pub fn status(&self) -> (bool, bool, String) {
+        let ws = self.workers.lock().expect("telemetry lock");
+        let mut detail = String::new();
+        let (mut ready, mut live) = (true, true);
+        for w in ws.iter() {
+            let (r, l) = (w.is_ready(), w.is_live());
+            ready &= r;
+            live &= l;
+            detail.push_str(&format!("{} ready={} live={}\n", w.name, r, l));
+        }
+        (ready, live, detail)
+    }
+
+    /// Serves `/metrics`, `/healthz` and `/readyz` on `addr` until `shutdown` resolves.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = Router::new()
+            .route("/metrics", get(|State(t): State<Arc<Telemetry>>| async move { t.encode() }))
+            .route(
+                "/healthz",
+                get(|State(t): State<Arc<Telemetry>>| async move {
+                    let (_, live, detail) = t.status();
+                    (if live { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, detail)
+                }),
+            )
+            .route(
+                "/readyz",
+                get(|State(t): State<Arc<Telemetry>>| async move {
+                    let (ready, _, detail) = t.status();
+                    (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, detail)
+                }),
+            )
+            .with_state(self);
+        axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    }
+}
