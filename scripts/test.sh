@@ -2,6 +2,7 @@
 # Runs every test: unit tests, the bus conformance suite on the embedded log and on a real
 # Apache Kafka broker (KRaft), the sink against a real MinIO, and the exactly-once crash
 # tests. Installs and starts what they need; caches downloads and builds in TICKLAKE_CACHE.
+# `scripts/test.sh --services` only starts Kafka and MinIO and prints their addresses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -102,6 +103,12 @@ export TICKLAKE_TEST_S3_ENDPOINT="http://127.0.0.1:$MINIO_PORT"
 export AWS_ACCESS_KEY_ID=ticklake AWS_SECRET_ACCESS_KEY=ticklake-secret AWS_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
 export RUST_BACKTRACE=1
+
+if [ "${1:-}" = "--services" ]; then
+  # Developers: start the services, print their addresses, keep them until Ctrl-C.
+  env | grep -E '^(TICKLAKE_TEST_|AWS_)' | sed 's/^/export /' | tee "${TICKLAKE_SERVICES_ENV:-/dev/null}"
+  wait
+fi
 
 log "formatting check"
 cargo fmt --all -- --check

@@ -94,9 +94,7 @@ fn parse_resource(doc: &Value) -> Result<Resource, String> {
     match kind {
         "StockStream" => serde_json::from_value(doc.clone()).map(Resource::StockStream).map_err(err),
         "S3Sink" => serde_json::from_value(doc.clone()).map(Resource::S3Sink).map_err(err),
-        "AlertSubscription" => {
-            serde_json::from_value(doc.clone()).map(Resource::AlertSubscription).map_err(err)
-        }
+        "AlertSubscription" => serde_json::from_value(doc.clone()).map(Resource::AlertSubscription).map_err(err),
         other => Err(format!("unknown kind {other:?}")),
     }
 }
@@ -228,7 +226,12 @@ fn openapi_errors(schema: &Value, value: &Value, path: &str, errors: &mut Vec<St
                         .unwrap_or_default();
                     let distinct: BTreeSet<String> = items
                         .iter()
-                        .map(|item| keys.iter().map(|k| item.get(*k).map(Value::to_string).unwrap_or_default()).collect::<Vec<_>>().join("/"))
+                        .map(|item| {
+                            keys.iter()
+                                .map(|k| item.get(*k).map(Value::to_string).unwrap_or_default())
+                                .collect::<Vec<_>>()
+                                .join("/")
+                        })
                         .collect();
                     if distinct.len() != items.len() {
                         errors.push(format!("{path}: duplicate entries for the keys {keys:?}"));
@@ -437,29 +440,48 @@ fn crds_have_group_version_scope_and_status() {
 fn schemas_are_structural() {
     const TYPES: [&str; 6] = ["object", "array", "string", "integer", "number", "boolean"];
     const KEYS: [&str; 27] = [
-        "type", "format", "description", "default", "nullable", "enum", "properties", "required",
-        "items", "additionalProperties", "maximum", "minimum", "exclusiveMaximum", "exclusiveMinimum",
-        "maxLength", "minLength", "pattern", "maxItems", "minItems", "maxProperties", "minProperties",
-        "title", "x-kubernetes-validations", "x-kubernetes-list-type", "x-kubernetes-list-map-keys",
-        "x-kubernetes-int-or-string", "x-kubernetes-preserve-unknown-fields",
+        "type",
+        "format",
+        "description",
+        "default",
+        "nullable",
+        "enum",
+        "properties",
+        "required",
+        "items",
+        "additionalProperties",
+        "maximum",
+        "minimum",
+        "exclusiveMaximum",
+        "exclusiveMinimum",
+        "maxLength",
+        "minLength",
+        "pattern",
+        "maxItems",
+        "minItems",
+        "maxProperties",
+        "minProperties",
+        "title",
+        "x-kubernetes-validations",
+        "x-kubernetes-list-type",
+        "x-kubernetes-list-map-keys",
+        "x-kubernetes-int-or-string",
+        "x-kubernetes-preserve-unknown-fields",
     ];
-    const FORMATS: [&str; 9] = ["int32", "int64", "float", "double", "date-time", "date", "byte", "uint32", "uint64"];
+    // schemars also writes int16/uint32/uint64 for Rust integers; kube-apiserver 1.34 accepts
+    // them without a warning (it ignores formats it does not know), and their bounds are
+    // spelled out with minimum/maximum where they matter.
+    const FORMATS: [&str; 10] =
+        ["int32", "int64", "float", "double", "date-time", "date", "byte", "int16", "uint32", "uint64"];
     let mut errors = Vec::new();
     for (kind, crd) in crds() {
         let schema = schema_of(&crd);
-        let root_keys: BTreeSet<&str> =
-            schema["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+        let root_keys: BTreeSet<&str> = schema["properties"].as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(root_keys, BTreeSet::from(["spec", "status"]), "{kind}: root properties");
         assert_eq!(schema["type"], "object");
 
         // Walk, tracking whether old values can be correlated (for transition rules).
-        fn check(
-            kind: &str,
-            path: &str,
-            s: &Value,
-            correlatable: bool,
-            errors: &mut Vec<String>,
-        ) {
+        fn check(kind: &str, path: &str, s: &Value, correlatable: bool, errors: &mut Vec<String>) {
             let at = format!("{kind}{path}");
             let obj = s.as_object().expect("a schema is an object");
             for key in obj.keys() {
@@ -531,15 +553,20 @@ fn schemas_are_structural() {
                             if items.get("type").and_then(Value::as_str) != Some("object") {
                                 errors.push(format!("{at}: list-type map needs object items"));
                             }
-                            let required: Vec<&Value> =
-                                items.get("required").and_then(Value::as_array).map(|r| r.iter().collect()).unwrap_or_default();
+                            let required: Vec<&Value> = items
+                                .get("required")
+                                .and_then(Value::as_array)
+                                .map(|r| r.iter().collect())
+                                .unwrap_or_default();
                             let keys = s.get("x-kubernetes-list-map-keys").and_then(Value::as_array);
                             if keys.is_none_or(|k| k.is_empty()) {
                                 errors.push(format!("{at}: list-type map without keys"));
                             }
                             for key in keys.into_iter().flatten() {
-                                let has_default =
-                                    items["properties"].get(key.as_str().unwrap()).and_then(|p| p.get("default")).is_some();
+                                let has_default = items["properties"]
+                                    .get(key.as_str().unwrap())
+                                    .and_then(|p| p.get("default"))
+                                    .is_some();
                                 if !required.contains(&key) && !has_default {
                                     errors.push(format!("{at}: map key {key} must be required or defaulted"));
                                 }
@@ -630,8 +657,13 @@ fn option_resource_requirements_renders_as_a_plain_nullable_object() {
             assert_eq!(r["properties"][q]["type"], "object", "{kind}.{q}");
             assert_eq!(r["properties"][q]["additionalProperties"]["x-kubernetes-int-or-string"], true, "{kind}.{q}");
         }
-        let required: Vec<&str> =
-            node(&schema, "spec").get("required").and_then(Value::as_array).unwrap().iter().filter_map(Value::as_str).collect();
+        let required: Vec<&str> = node(&schema, "spec")
+            .get("required")
+            .and_then(Value::as_array)
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
         assert!(!required.contains(&"resources"), "{kind}: resources is optional");
     }
     // And a manifest using it is accepted and parses.
@@ -718,7 +750,10 @@ fn examples_are_what_the_docs_promise() {
 
     let Resource::S3Sink(sink) = parse_resource(&example("s3sink.yaml")).unwrap() else { panic!() };
     assert_eq!(sink.metadata.name.as_deref(), Some("ticks-lake"));
-    assert_eq!((sink.spec.topic.as_str(), sink.spec.bucket.as_str(), sink.spec.prefix.as_str()), ("ticks", "ticklake-demo", "ticks"));
+    assert_eq!(
+        (sink.spec.topic.as_str(), sink.spec.bucket.as_str(), sink.spec.prefix.as_str()),
+        ("ticks", "ticklake-demo", "ticks")
+    );
     assert_eq!(sink.spec.endpoint, None, "the local runner's directory");
     assert_eq!(sink.spec.format, SinkFormat::Parquet);
     assert_eq!(sink.spec.partitioning.granularity, TimeGranularity::Hour);
@@ -733,7 +768,10 @@ fn examples_are_what_the_docs_promise() {
         panic!()
     };
     assert_eq!(alert.spec.watch.sink_ref.as_deref(), Some("ticks-lake"));
-    assert_eq!(alert.spec.endpoints, [EndpointSpec { protocol: Protocol::Email, address: "alerts@example.com".into() }]);
+    assert_eq!(
+        alert.spec.endpoints,
+        [EndpointSpec { protocol: Protocol::Email, address: "alerts@example.com".into() }]
+    );
     assert_eq!(alert.spec.digest_interval_seconds, 300);
 
     let Resource::StockStream(replay) = parse_resource(&example("replay-kaggle.yaml")).unwrap() else { panic!() };
@@ -793,9 +831,21 @@ fn cel_rules_are_in_the_generated_schemas() {
         ("S3Sink", "spec.athena", "has(self.kmsKey) == (self.encryption == 'SSE_KMS')"),
         ("AlertSubscription", "", "self.metadata.name.size() <= 63"),
         ("AlertSubscription", "spec.watch", "has(self.sinkRef) != has(self.bucket)"),
-        ("AlertSubscription", "spec.endpoints[*]", "!(self.protocol in ['email', 'email-json']) || self.address.matches('^[^@ ]+@[^@ ]+$')"),
-        ("AlertSubscription", "spec.endpoints[*]", "self.protocol != 'https' || (self.address.startsWith('https://') && self.address.size() > 8)"),
-        ("AlertSubscription", "spec.endpoints[*]", "self.protocol != 'sqs' || self.address.matches('^arn:aws(-[a-z]+)*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+([.]fifo)?$')"),
+        (
+            "AlertSubscription",
+            "spec.endpoints[*]",
+            "!(self.protocol in ['email', 'email-json']) || self.address.matches('^[^@ ]+@[^@ ]+$')",
+        ),
+        (
+            "AlertSubscription",
+            "spec.endpoints[*]",
+            "self.protocol != 'https' || (self.address.startsWith('https://') && self.address.size() > 8)",
+        ),
+        (
+            "AlertSubscription",
+            "spec.endpoints[*]",
+            "self.protocol != 'sqs' || self.address.matches('^arn:aws(-[a-z]+)*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+([.]fifo)?$')",
+        ),
         ("AlertSubscription", "spec.filterPolicy", "self.trim().startsWith('{') && self.trim().endsWith('}')"),
     ];
     for (kind, path, rule) in expected {
@@ -803,6 +853,18 @@ fn cel_rules_are_in_the_generated_schemas() {
         let rules = rules_at(node(&schema, path));
         assert!(rules.contains(&rule), "{kind} {path:?}: rule {rule:?} missing; has {rules:?}");
     }
+    // The long ones, by their start.
+    let schema = schema_for_kind("StockStream");
+    let mapping_rules = rules_at(node(&schema, "spec.source.replay.mapping"));
+    for start in ["!has(self.fields) || self.fields.all(f, f in (", "!has(self.fields) || !(('bid_size' in self.fields"]
+    {
+        assert!(mapping_rules.iter().any(|r| r.starts_with(start)), "mapping: no rule starting {start:?}");
+    }
+    let schema = schema_for_kind("S3Sink");
+    assert!(
+        rules_at(node(&schema, "spec")).iter().any(|r| r.starts_with("!has(self.athena) || !(self.prefix == ''")),
+        "S3Sink: the athena.resultLocation rule"
+    );
     // And in the committed YAML, as the API server receives it.
     for (file, yaml) in generate() {
         assert!(yaml.contains("x-kubernetes-validations:"), "{file}");
@@ -841,10 +903,7 @@ fn cel_rules_compile_and_fit_the_cost_budget() {
                     // `f` in `self.all(f, ...)`: not a problem.
                     let iteration_variable = matches!(w.kind, WarningKind::WrongScope)
                         && ["all", "exists", "exists_one", "map", "filter"].iter().any(|m| {
-                            w.message
-                                .split('\'')
-                                .nth(1)
-                                .is_some_and(|var| rule.contains(&format!(".{m}({var},")))
+                            w.message.split('\'').nth(1).is_some_and(|var| rule.contains(&format!(".{m}({var},")))
                         });
                     if !iteration_variable {
                         problems.push(format!("{path}: {rule}: {:?} {}", w.kind, w.message));
@@ -863,22 +922,47 @@ fn stockstream_rules() {
     let replay = example("replay-kaggle.yaml");
 
     // source: exactly one of simulator / replay
-    let both = patched(&ss, json!({"spec": {"source": {"replay": {"files": ["a.csv"], "mapping": {"preset": "kaggleIndexProcessed"}}}}}));
+    let both = patched(
+        &ss,
+        json!({"spec": {"source": {"replay": {"files": ["a.csv"], "mapping": {"preset": "kaggleIndexProcessed"}}}}}),
+    );
     assert_refused("simulator and replay", &both, "exactly one of source.simulator or source.replay");
     assert_refused("no source", &patched(&ss, json!({"spec": {"source": {"simulator": null}}})), "exactly one of");
 
     // kafka: saslMechanism iff SASL_*, and SASL needs a secret
     let kafka = |k: Value| patched(&ss, json!({"spec": {"kafka": k}}));
-    assert_refused("SASL without mechanism", &kafka(json!({"securityProtocol": "SASL_SSL", "secretRef": {"name": "k"}})), "saslMechanism is required");
+    assert_refused(
+        "SASL without mechanism",
+        &kafka(json!({"securityProtocol": "SASL_SSL", "secretRef": {"name": "k"}})),
+        "saslMechanism is required",
+    );
     assert_refused("mechanism without SASL", &kafka(json!({"saslMechanism": "PLAIN"})), "saslMechanism is required");
-    assert_refused("mechanism with SSL", &kafka(json!({"securityProtocol": "SSL", "saslMechanism": "PLAIN"})), "saslMechanism is required");
-    assert_refused("SASL without secret", &kafka(json!({"securityProtocol": "SASL_PLAINTEXT", "saslMechanism": "PLAIN"})), "SASL needs secretRef");
-    assert_admitted("SASL_SSL complete", &kafka(json!({
-        "bootstrapServers": "b-1.msk.example:9096,b-2.msk.example:9096",
-        "securityProtocol": "SASL_SSL", "saslMechanism": "SCRAM-SHA-512", "secretRef": {"name": "kafka-credentials"}
-    })));
-    assert_admitted("SSL with a CA secret", &kafka(json!({"securityProtocol": "SSL", "secretRef": {"name": "kafka-tls"}})));
-    assert_refused("spaces in bootstrapServers", &kafka(json!({"bootstrapServers": "a:9092, b:9092"})), "does not match");
+    assert_refused(
+        "mechanism with SSL",
+        &kafka(json!({"securityProtocol": "SSL", "saslMechanism": "PLAIN"})),
+        "saslMechanism is required",
+    );
+    assert_refused(
+        "SASL without secret",
+        &kafka(json!({"securityProtocol": "SASL_PLAINTEXT", "saslMechanism": "PLAIN"})),
+        "SASL needs secretRef",
+    );
+    assert_admitted(
+        "SASL_SSL complete",
+        &kafka(json!({
+            "bootstrapServers": "b-1.msk.example:9096,b-2.msk.example:9096",
+            "securityProtocol": "SASL_SSL", "saslMechanism": "SCRAM-SHA-512", "secretRef": {"name": "kafka-credentials"}
+        })),
+    );
+    assert_admitted(
+        "SSL with a CA secret",
+        &kafka(json!({"securityProtocol": "SSL", "secretRef": {"name": "kafka-tls"}})),
+    );
+    assert_refused(
+        "spaces in bootstrapServers",
+        &kafka(json!({"bootstrapServers": "a:9092, b:9092"})),
+        "does not match",
+    );
     assert_refused("no port", &kafka(json!({"bootstrapServers": "kafka"})), "does not match");
     assert_admitted("IPv6 and names", &kafka(json!({"bootstrapServers": "[::1]:9092,kafka-0.kafka:9092"})));
 
@@ -903,7 +987,11 @@ fn stockstream_rules() {
     assert_refused("duplicate symbols", &symbols(json!(["AAPL", "AAPL"])), "duplicate values");
     assert_refused("empty symbol", &symbols(json!([""])), "shorter than 1");
     assert_refused("symbol with =", &symbols(json!(["A=B"])), "does not match");
-    assert_refused("bad startTime type", &patched(&ss, json!({"spec": {"source": {"simulator": {"startTime": 5}}}})), "expected string");
+    assert_refused(
+        "bad startTime type",
+        &patched(&ss, json!({"spec": {"source": {"simulator": {"startTime": 5}}}})),
+        "expected string",
+    );
 
     // replay mapping: a preset, or symbol + time + kind
     let mapping = |m: Value| {
@@ -912,18 +1000,60 @@ fn stockstream_rules() {
         v
     };
     assert_admitted("preset", &mapping(json!({"preset": "kaggleIndexProcessed"})));
-    assert_admitted("preset with overrides", &mapping(json!({"preset": "kaggleIndexProcessed", "fields": {"close": "Adj Close"}})));
-    assert_admitted("explicit", &mapping(json!({"kind": "trade", "symbol": "Ticker", "time": "Time", "timeFormat": "epochMillis", "fields": {"price": "Last", "size": "Qty"}})));
-    assert_refused("empty mapping", &mapping(json!({})), "mapping needs a preset, or both the symbol and the time columns");
+    assert_admitted(
+        "preset with overrides",
+        &mapping(json!({"preset": "kaggleIndexProcessed", "fields": {"close": "Adj Close"}})),
+    );
+    assert_admitted(
+        "explicit",
+        &mapping(
+            json!({"kind": "trade", "symbol": "Ticker", "time": "Time", "timeFormat": "epochMillis", "fields": {"price": "Last", "size": "Qty"}}),
+        ),
+    );
+    assert_refused(
+        "empty mapping",
+        &mapping(json!({})),
+        "mapping needs a preset, or both the symbol and the time columns",
+    );
     let mut no_mapping = replay.clone();
     no_mapping["spec"]["source"]["replay"].as_object_mut().unwrap().remove("mapping");
     assert_refused("no mapping at all", &no_mapping, "replay needs a mapping");
-    assert_refused("symbol without time", &mapping(json!({"kind": "trade", "symbol": "Ticker"})), "mapping needs a preset, or both");
+    assert_refused(
+        "symbol without time",
+        &mapping(json!({"kind": "trade", "symbol": "Ticker"})),
+        "mapping needs a preset, or both",
+    );
     assert_refused("no kind", &mapping(json!({"symbol": "Ticker", "time": "Time"})), "mapping needs a kind");
-    assert_refused("unknown field name", &mapping(json!({"preset": "kaggleIndexProcessed", "fields": {"prise": "Last"}})), "fields keys must be tick field names");
+    const NOT_OF_THE_KIND: &str = "mapping.fields keys must be fields of the mapping's kind";
+    let preset_fields = |f: Value| mapping(json!({"preset": "kaggleIndexProcessed", "fields": f}));
+    assert_refused("unknown field name", &preset_fields(json!({"prise": "Last"})), NOT_OF_THE_KIND);
+    assert_refused("a trade field for bars", &preset_fields(json!({"price": "Close"})), NOT_OF_THE_KIND);
+    assert_admitted("camelCase", &preset_fields(json!({"adjClose": "Adj Close", "close_usd": "USD"})));
+    assert_refused(
+        "a bar field for trades",
+        &mapping(json!({"kind": "trade", "symbol": "s", "time": "t", "fields": {"open": "O"}})),
+        NOT_OF_THE_KIND,
+    );
+    assert_admitted(
+        "quote fields",
+        &mapping(json!({"kind": "quote", "symbol": "s", "time": "t", "fields": {"bidSize": "BS", "ask_size": "AS"}})),
+    );
+    assert_refused(
+        "a field twice",
+        &mapping(json!({"kind": "quote", "symbol": "s", "time": "t", "fields": {"bidSize": "BS", "bid_size": "BS2"}})),
+        "names a field twice",
+    );
     assert_refused("unknown preset", &mapping(json!({"preset": "yahoo"})), "is not one of");
-    assert_refused("no files", &patched(&replay, json!({"spec": {"source": {"replay": {"files": []}}}})), "fewer than 1 items");
-    assert_refused("negative speed", &patched(&replay, json!({"spec": {"source": {"replay": {"speed": -1}}}})), "below 0");
+    assert_refused(
+        "no files",
+        &patched(&replay, json!({"spec": {"source": {"replay": {"files": []}}}})),
+        "fewer than 1 items",
+    );
+    assert_refused(
+        "negative speed",
+        &patched(&replay, json!({"spec": {"source": {"replay": {"speed": -1}}}})),
+        "below 0",
+    );
 }
 
 #[test]
@@ -931,17 +1061,37 @@ fn s3sink_rules() {
     let sink = example("s3sink.yaml");
     let with = |p: Value| patched(&sink, json!({"spec": p}));
 
-    assert_refused("forcePathStyle without endpoint", &with(json!({"forcePathStyle": true})), "forcePathStyle: true needs an endpoint");
+    assert_refused(
+        "forcePathStyle without endpoint",
+        &with(json!({"forcePathStyle": true})),
+        "forcePathStyle: true needs an endpoint",
+    );
     assert_admitted("forcePathStyle false without endpoint", &with(json!({"forcePathStyle": false})));
-    assert_admitted("MinIO", &with(json!({"endpoint": "http://minio.minio:9000", "forcePathStyle": true, "credentialsSecretRef": {"name": "minio"}})));
+    assert_admitted(
+        "MinIO",
+        &with(
+            json!({"endpoint": "http://minio.minio:9000", "forcePathStyle": true, "credentialsSecretRef": {"name": "minio"}}),
+        ),
+    );
     assert_refused("endpoint without scheme", &with(json!({"endpoint": "minio:9000"})), "does not match");
 
-    assert_refused("dead letters bigger than a flush", &with(json!({"flush": {"maxBytes": 1048576}, "deadLetter": {"maxMessageBytes": 2097152}})), "deadLetter.maxMessageBytes must not exceed flush.maxBytes");
-    assert_admitted("dead letters within a flush", &with(json!({"flush": {"maxBytes": 1048576}, "deadLetter": {"maxMessageBytes": 1048576}})));
+    assert_refused(
+        "dead letters bigger than a flush",
+        &with(json!({"flush": {"maxBytes": 1048576}, "deadLetter": {"maxMessageBytes": 2097152}})),
+        "deadLetter.maxMessageBytes must not exceed flush.maxBytes",
+    );
+    assert_admitted(
+        "dead letters within a flush",
+        &with(json!({"flush": {"maxBytes": 1048576}, "deadLetter": {"maxMessageBytes": 1048576}})),
+    );
     assert_refused("dead-letter prefix without _", &with(json!({"deadLetter": {"prefix": "dead"}})), "does not match");
 
     let results = |loc: &str| with(json!({"athena": {"resultLocation": loc}}));
-    assert_refused("results inside the table", &results("s3://ticklake-demo/ticks/athena/"), "athena.resultLocation must not be inside");
+    assert_refused(
+        "results inside the table",
+        &results("s3://ticklake-demo/ticks/athena/"),
+        "athena.resultLocation must not be inside",
+    );
     assert_refused("results at the table", &results("s3://ticklake-demo/ticks"), "must not be inside");
     assert_admitted("results beside the table", &results("s3://ticklake-demo/ticks-results/"));
     assert_admitted("results in another bucket", &results("s3://ticklake-athena/ticks/"));
@@ -950,11 +1100,18 @@ fn s3sink_rules() {
     assert_refused("not an s3:// URL", &results("https://ticklake-demo/x/"), "does not match");
 
     assert_refused("SSE_KMS without a key", &with(json!({"athena": {"encryption": "SSE_KMS"}})), "kmsKey is required");
-    assert_admitted("SSE_KMS with a key", &with(json!({"athena": {"encryption": "SSE_KMS", "kmsKey": "arn:aws:kms:eu-west-1:123456789012:key/abcd"}})));
+    assert_admitted(
+        "SSE_KMS with a key",
+        &with(json!({"athena": {"encryption": "SSE_KMS", "kmsKey": "arn:aws:kms:eu-west-1:123456789012:key/abcd"}})),
+    );
     assert_refused("a key without SSE_KMS", &with(json!({"athena": {"kmsKey": "alias/x"}})), "kmsKey is required");
     assert_refused("small scan cutoff", &with(json!({"athena": {"bytesScannedCutoffPerQuery": 1000}})), "below");
 
-    assert_refused("schedule with projection", &with(json!({"glue": {"mode": "projection", "schedule": "cron(0/15 * * * ? *)"}})), "schedule applies only to mode crawler");
+    assert_refused(
+        "schedule with projection",
+        &with(json!({"glue": {"mode": "projection", "schedule": "cron(0/15 * * * ? *)"}})),
+        "schedule applies only to mode crawler",
+    );
     assert_admitted("schedule with crawler", &with(json!({"glue": {"schedule": "cron(0/15 * * * ? *)"}})));
     assert_refused("schedule not cron()", &with(json!({"glue": {"schedule": "*/15 * * * *"}})), "does not match");
     assert_refused("upper-case table", &with(json!({"glue": {"table": "Ticks"}})), "does not match");
@@ -962,7 +1119,11 @@ fn s3sink_rules() {
     assert_refused("bucket with capitals", &with(json!({"bucket": "Ticklake"})), "does not match");
     assert_refused("prefix with a leading /", &with(json!({"prefix": "/ticks"})), "does not match");
     assert_refused("prefix with a trailing /", &with(json!({"prefix": "ticks/"})), "does not match");
-    assert_refused("SASL without mechanism", &with(json!({"kafka": {"securityProtocol": "SASL_SSL", "secretRef": {"name": "k"}}})), "saslMechanism is required");
+    assert_refused(
+        "SASL without mechanism",
+        &with(json!({"kafka": {"securityProtocol": "SASL_SSL", "secretRef": {"name": "k"}}})),
+        "saslMechanism is required",
+    );
     assert_refused("bad service account", &with(json!({"serviceAccountName": "Sink_SA"})), "does not match");
     assert_refused("too many replicas", &with(json!({"replicas": 1000})), "above");
 }
@@ -972,11 +1133,25 @@ fn alertsubscription_rules() {
     let alert = example("alertsubscription.yaml");
     let with = |p: Value| patched(&alert, json!({"spec": p}));
 
-    assert_refused("both sinkRef and bucket", &with(json!({"watch": {"bucket": "ticklake-demo"}})), "exactly one of watch.sinkRef or watch.bucket");
-    assert_refused("neither", &with(json!({"watch": {"sinkRef": null}})), "exactly one of watch.sinkRef or watch.bucket");
-    assert_admitted("a bucket", &with(json!({"watch": {"sinkRef": null, "bucket": "other-bucket", "prefix": "exports/", "suffix": ".parquet"}})));
+    assert_refused(
+        "both sinkRef and bucket",
+        &with(json!({"watch": {"bucket": "ticklake-demo"}})),
+        "exactly one of watch.sinkRef or watch.bucket",
+    );
+    assert_refused(
+        "neither",
+        &with(json!({"watch": {"sinkRef": null}})),
+        "exactly one of watch.sinkRef or watch.bucket",
+    );
+    assert_admitted(
+        "a bucket",
+        &with(
+            json!({"watch": {"sinkRef": null, "bucket": "other-bucket", "prefix": "exports/", "suffix": ".parquet"}}),
+        ),
+    );
 
-    let endpoint = |protocol: &str, address: &str| with(json!({"endpoints": [{"protocol": protocol, "address": address}]}));
+    let endpoint =
+        |protocol: &str, address: &str| with(json!({"endpoints": [{"protocol": protocol, "address": address}]}));
     assert_admitted("email", &endpoint("email", "ops@example.com"));
     assert_admitted("email-json", &endpoint("email-json", "ops@example.com"));
     assert_refused("email without @", &endpoint("email", "ops.example.com"), "must be an email address");
@@ -987,24 +1162,44 @@ fn alertsubscription_rules() {
     assert_admitted("sqs", &endpoint("sqs", "arn:aws:sqs:eu-west-1:123456789012:ticklake-alerts"));
     assert_admitted("sqs fifo", &endpoint("sqs", "arn:aws:sqs:eu-west-1:123456789012:ticklake-alerts.fifo"));
     assert_admitted("sqs in China", &endpoint("sqs", "arn:aws-cn:sqs:cn-north-1:123456789012:q"));
-    assert_refused("an SNS ARN", &endpoint("sqs", "arn:aws:sns:eu-west-1:123456789012:topic"), "must be an SQS queue ARN");
-    assert_refused("a queue URL", &endpoint("sqs", "https://sqs.eu-west-1.amazonaws.com/123456789012/q"), "must be an SQS queue ARN");
+    assert_refused(
+        "an SNS ARN",
+        &endpoint("sqs", "arn:aws:sns:eu-west-1:123456789012:topic"),
+        "must be an SQS queue ARN",
+    );
+    assert_refused(
+        "a queue URL",
+        &endpoint("sqs", "https://sqs.eu-west-1.amazonaws.com/123456789012/q"),
+        "must be an SQS queue ARN",
+    );
     assert_refused("unknown protocol", &endpoint("sms", "+15555550100"), "is not one of");
     assert_refused("no endpoints", &with(json!({"endpoints": []})), "fewer than 1 items");
     assert_refused(
         "the same endpoint twice",
-        &with(json!({"endpoints": [{"protocol": "email", "address": "a@example.com"}, {"protocol": "email", "address": "a@example.com"}]})),
+        &with(
+            json!({"endpoints": [{"protocol": "email", "address": "a@example.com"}, {"protocol": "email", "address": "a@example.com"}]}),
+        ),
         "duplicate entries",
     );
     assert_admitted(
         "same address, two protocols",
-        &with(json!({"endpoints": [{"protocol": "email", "address": "a@example.com"}, {"protocol": "email-json", "address": "a@example.com"}]})),
+        &with(
+            json!({"endpoints": [{"protocol": "email", "address": "a@example.com"}, {"protocol": "email-json", "address": "a@example.com"}]}),
+        ),
     );
 
     assert_admitted("filter policy", &with(json!({"filterPolicy": " {\"symbol\": [\"AAPL\", \"MSFT\"]}\n"})));
-    assert_refused("filter policy not an object", &with(json!({"filterPolicy": "[\"AAPL\"]"})), "filterPolicy must be a JSON object");
+    assert_refused(
+        "filter policy not an object",
+        &with(json!({"filterPolicy": "[\"AAPL\"]"})),
+        "filterPolicy must be a JSON object",
+    );
     assert_refused("digest longer than a day", &with(json!({"digestIntervalSeconds": 86401})), "above");
-    assert_refused("64-character name", &patched(&alert, json!({"metadata": {"name": "a".repeat(64)}})), "at most 63 characters");
+    assert_refused(
+        "64-character name",
+        &patched(&alert, json!({"metadata": {"name": "a".repeat(64)}})),
+        "at most 63 characters",
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1015,8 +1210,8 @@ fn alertsubscription_rules() {
 fn printer_columns_short_names_and_categories() {
     // Short names of the built-in kinds (kubectl api-resources), which ours must not shadow.
     const BUILT_IN: [&str; 30] = [
-        "cm", "cs", "csr", "cj", "crd", "crds", "deploy", "ds", "ep", "ev", "hpa", "ing", "limits", "netpol",
-        "no", "ns", "pc", "pdb", "po", "psp", "pv", "pvc", "quota", "rc", "rs", "sa", "sc", "sts", "svc", "ingclass",
+        "cm", "cs", "csr", "cj", "crd", "crds", "deploy", "ds", "ep", "ev", "hpa", "ing", "limits", "netpol", "no",
+        "ns", "pc", "pdb", "po", "psp", "pv", "pvc", "quota", "rc", "rs", "sa", "sc", "sts", "svc", "ingclass",
     ];
     let expected = [
         ("StockStream", "sst", vec!["Ready", "Topic", "Replicas", "Msg/s", "Produced", "Reason", "Age"]),
@@ -1042,9 +1237,14 @@ fn printer_columns_short_names_and_categories() {
         assert_eq!((age.json_path.as_str(), age.type_.as_str()), (".metadata.creationTimestamp", "date"), "{kind}");
         for c in cols {
             // Details only with -o wide.
-            let wide = c.name == "Reason" || c.name == "Last Object" || (kind == "AlertSubscription" && c.name == "Bucket");
+            let wide =
+                c.name == "Reason" || c.name == "Last Object" || (kind == "AlertSubscription" && c.name == "Bucket");
             assert_eq!(c.priority.unwrap_or(0) > 0, wide, "{kind} {}: priority", c.name);
-            assert!(["string", "integer", "number", "boolean", "date"].contains(&c.type_.as_str()), "{kind} {}", c.name);
+            assert!(
+                ["string", "integer", "number", "boolean", "date"].contains(&c.type_.as_str()),
+                "{kind} {}",
+                c.name
+            );
             // Each column reads a field the schema has, of a matching type.
             if c.json_path.starts_with(".metadata") {
                 continue;
@@ -1113,7 +1313,15 @@ fn minimal_manifests_get_the_documented_defaults() {
     let s = &ss.spec;
     assert_eq!((s.partitions, s.replication_factor, s.replicas), (6, 1, 1));
     assert_eq!(s.compression, ProducerCompression::Zstd);
-    assert_eq!(s.kafka, KafkaConnection { bootstrap_servers: None, security_protocol: SecurityProtocol::Plaintext, sasl_mechanism: None, secret_ref: None });
+    assert_eq!(
+        s.kafka,
+        KafkaConnection {
+            bootstrap_servers: None,
+            security_protocol: SecurityProtocol::Plaintext,
+            sasl_mechanism: None,
+            secret_ref: None
+        }
+    );
     assert_eq!(s.resources, None);
     let sim = s.source.simulator.as_ref().unwrap();
     assert!(sim.symbols.is_empty());
@@ -1130,16 +1338,25 @@ fn minimal_manifests_get_the_documented_defaults() {
     let sink: S3Sink = parse_yaml(MINIMAL_SINK).unwrap();
     let k = &sink.spec;
     assert_eq!(k.prefix, "");
-    assert_eq!((k.consumer_group.as_deref(), k.region.as_deref(), k.endpoint.as_deref(), k.force_path_style), (None, None, None, None));
+    assert_eq!(
+        (k.consumer_group.as_deref(), k.region.as_deref(), k.endpoint.as_deref(), k.force_path_style),
+        (None, None, None, None)
+    );
     assert_eq!(k.format, SinkFormat::Parquet);
     assert_eq!(k.partitioning, PartitioningSpec { granularity: TimeGranularity::Hour, by_symbol: false });
     assert_eq!(k.flush, FlushSpec { max_records: 1_000_000, max_bytes: 256 * 1024 * 1024, interval_ms: 60_000 });
     assert_eq!(k.dead_letter, DeadLetterSpec { prefix: "_dead_letters".into(), max_message_bytes: 65536 });
     assert_eq!(k.replicas, 1);
     let glue = k.glue.as_ref().unwrap();
-    assert_eq!((glue.table.as_deref(), glue.mode, glue.schedule.as_deref(), glue.schema_change_policy), (None, CatalogMode::Crawler, None, SchemaChangePolicy::Update));
+    assert_eq!(
+        (glue.table.as_deref(), glue.mode, glue.schedule.as_deref(), glue.schema_change_policy),
+        (None, CatalogMode::Crawler, None, SchemaChangePolicy::Update)
+    );
     let athena = k.athena.as_ref().unwrap();
-    assert_eq!((athena.encryption, athena.bytes_scanned_cutoff_per_query, athena.kms_key.as_deref()), (AthenaEncryption::SseS3, None, None));
+    assert_eq!(
+        (athena.encryption, athena.bytes_scanned_cutoff_per_query, athena.kms_key.as_deref()),
+        (AthenaEncryption::SseS3, None, None)
+    );
 
     let alert: AlertSubscription = parse_yaml(MINIMAL_ALERT).unwrap();
     assert_eq!(alert.spec.digest_interval_seconds, 300);
@@ -1157,8 +1374,10 @@ fn minimal_manifests_get_the_documented_defaults() {
 /// and the local runner fill in serde's. Both must give the same resource.
 #[test]
 fn schema_defaults_agree_with_serde_defaults() {
-    let mut manifests: Vec<Value> =
-        [MINIMAL_SIMULATOR, MINIMAL_REPLAY, MINIMAL_SINK, MINIMAL_ALERT].iter().map(|m| serde_yaml::from_str(m).unwrap()).collect();
+    let mut manifests: Vec<Value> = [MINIMAL_SIMULATOR, MINIMAL_REPLAY, MINIMAL_SINK, MINIMAL_ALERT]
+        .iter()
+        .map(|m| serde_yaml::from_str(m).unwrap())
+        .collect();
     manifests.extend(["stockstream.yaml", "s3sink.yaml", "alertsubscription.yaml", "replay-kaggle.yaml"].map(example));
     for m in manifests {
         let schema = schema_for_kind(m["kind"].as_str().unwrap());
@@ -1178,7 +1397,10 @@ fn schema_defaults_agree_with_serde_defaults() {
         };
         let mut missing = Vec::new();
         diff_defaults(&defaulted["spec"], &reserialized["spec"], "spec", &mut missing);
-        assert!(missing.is_empty(), "{name}: the schema defaults fields serde leaves out, or differently: {missing:#?}");
+        assert!(
+            missing.is_empty(),
+            "{name}: the schema defaults fields serde leaves out, or differently: {missing:#?}"
+        );
     }
 }
 
@@ -1209,7 +1431,9 @@ fn typed_resources_round_trip_through_yaml() {
     for file in ["stockstream.yaml", "s3sink.yaml", "alertsubscription.yaml", "replay-kaggle.yaml"] {
         let v = example(file);
         match parse_resource(&v).unwrap() {
-            Resource::StockStream(r) => assert_eq!(parse_yaml::<StockStream>(&serde_yaml::to_string(&r).unwrap()).unwrap(), r),
+            Resource::StockStream(r) => {
+                assert_eq!(parse_yaml::<StockStream>(&serde_yaml::to_string(&r).unwrap()).unwrap(), r)
+            }
             Resource::S3Sink(r) => assert_eq!(parse_yaml::<S3Sink>(&serde_yaml::to_string(&r).unwrap()).unwrap(), r),
             Resource::AlertSubscription(r) => {
                 assert_eq!(parse_yaml::<AlertSubscription>(&serde_yaml::to_string(&r).unwrap()).unwrap(), r)

@@ -163,8 +163,7 @@ impl Bus for KafkaBus {
             .set("fetch.max.bytes", "52428800")
             .set("max.partition.fetch.bytes", "8388608")
             .set("queued.max.messages.kbytes", "262144");
-        let consumer: BaseConsumer<GroupContext> =
-            c.create_with_context(GroupContext { state: state.clone() })?;
+        let consumer: BaseConsumer<GroupContext> = c.create_with_context(GroupContext { state: state.clone() })?;
         consumer.subscribe(&[topic])?;
         Ok(Box::new(KafkaConsumer { consumer: Arc::new(consumer), topic: topic.to_string(), state }))
     }
@@ -298,11 +297,8 @@ impl Consumer for KafkaConsumer {
             let deadline = Instant::now() + timeout;
             let mut out = Vec::new();
             loop {
-                let wait = if out.is_empty() {
-                    deadline.saturating_duration_since(Instant::now())
-                } else {
-                    Duration::ZERO
-                };
+                let wait =
+                    if out.is_empty() { deadline.saturating_duration_since(Instant::now()) } else { Duration::ZERO };
                 match consumer.poll(wait) {
                     Some(Ok(m)) => out.push(Record {
                         partition: m.partition(),

@@ -37,26 +37,15 @@ mod suite {
     pub fn unique(what: &str) -> String {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let t = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
+        let t = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
         format!("ticklake-conformance-{what}-{}-{n}-{t}", std::process::id())
     }
 
     fn now_ms() -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
     }
 
-    fn out(
-        key: Option<&str>,
-        value: String,
-        partition: Option<i32>,
-        timestamp_ms: i64,
-    ) -> OutRecord {
+    fn out(key: Option<&str>, value: String, partition: Option<i32>, timestamp_ms: i64) -> OutRecord {
         OutRecord {
             key: key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
             value: Bytes::from(value),
@@ -82,13 +71,7 @@ mod suite {
     impl Member {
         async fn join(bus: &Arc<dyn Bus>, topic: &str, group: &str, name: &'static str) -> Member {
             let consumer = bus.consumer(topic, group).await.expect("consumer");
-            Member {
-                name,
-                consumer,
-                owned: BTreeSet::new(),
-                events: Vec::new(),
-                records: Vec::new(),
-            }
+            Member { name, consumer, owned: BTreeSet::new(), events: Vec::new(), records: Vec::new() }
         }
 
         /// One poll, applying what it returns.
@@ -121,12 +104,7 @@ mod suite {
             }
             let mut assignment = self.consumer.assignment();
             assignment.sort_unstable();
-            assert_eq!(
-                assignment,
-                self.owned.iter().copied().collect::<Vec<_>>(),
-                "{}: assignment()",
-                self.name
-            );
+            assert_eq!(assignment, self.owned.iter().copied().collect::<Vec<_>>(), "{}: assignment()", self.name);
         }
 
         /// Polls until `done` holds, failing after the deadline.
@@ -145,14 +123,8 @@ mod suite {
 
         /// Polls until `n` records arrived in all.
         async fn collect(&mut self, n: usize) {
-            self.poll_until(&format!("{n} records"), |m| m.records.len() >= n)
-                .await;
-            assert_eq!(
-                self.records.len(),
-                n,
-                "{}: more records than produced",
-                self.name
-            );
+            self.poll_until(&format!("{n} records"), |m| m.records.len() >= n).await;
+            assert_eq!(self.records.len(), n, "{}: more records than produced", self.name);
         }
 
         /// Polls for a while, expecting no records.
@@ -162,13 +134,7 @@ mod suite {
             while Instant::now() < until {
                 self.poll().await;
             }
-            assert_eq!(
-                self.records.len(),
-                before,
-                "{}: unexpected records {:?}",
-                self.name,
-                &self.records[before..]
-            );
+            assert_eq!(self.records.len(), before, "{}: unexpected records {:?}", self.name, &self.records[before..]);
         }
 
         /// Drops received records and polls until `n` new ones arrived.
@@ -192,30 +158,13 @@ mod suite {
     pub async fn ensure_topic(bus: Arc<dyn Bus>) {
         let topic = unique("ensure");
         let info = bus.ensure_topic(&topic, 3, 1).await.expect("create");
-        assert_eq!(
-            (info.name.as_str(), info.partitions, info.created),
-            (topic.as_str(), 3, true)
-        );
+        assert_eq!((info.name.as_str(), info.partitions, info.created), (topic.as_str(), 3, true));
         let again = bus.ensure_topic(&topic, 3, 1).await.expect("existing");
         assert_eq!((again.partitions, again.created), (3, false));
-        let fewer = bus
-            .ensure_topic(&topic, 1, 1)
-            .await
-            .expect("existing, asked for fewer");
-        assert_eq!(
-            (fewer.partitions, fewer.created),
-            (3, false),
-            "an existing topic is never shrunk"
-        );
-        let more = bus
-            .ensure_topic(&topic, 6, 1)
-            .await
-            .expect("existing, asked for more");
-        assert_eq!(
-            (more.partitions, more.created),
-            (3, false),
-            "an existing topic is returned as it is"
-        );
+        let fewer = bus.ensure_topic(&topic, 1, 1).await.expect("existing, asked for fewer");
+        assert_eq!((fewer.partitions, fewer.created), (3, false), "an existing topic is never shrunk");
+        let more = bus.ensure_topic(&topic, 6, 1).await.expect("existing, asked for more");
+        assert_eq!((more.partitions, more.created), (3, false), "an existing topic is returned as it is");
         assert_eq!(bus.partitions(&topic).await.expect("partitions"), 3);
     }
 
@@ -227,9 +176,7 @@ mod suite {
         const KEYED: usize = 600;
         const EXPLICIT: usize = 12;
         let topic = unique("produce");
-        bus.ensure_topic(&topic, PARTITIONS, 1)
-            .await
-            .expect("topic");
+        bus.ensure_topic(&topic, PARTITIONS, 1).await.expect("topic");
         let producer = bus.producer(&topic).await.expect("producer");
         let t0 = now_ms();
         let mut sent: Vec<OutRecord> = (0..KEYED)
@@ -238,14 +185,11 @@ mod suite {
                 out(Some(&key), format!("{key}:{i}"), None, t0 + i as i64)
             })
             .collect();
-        sent.extend((0..EXPLICIT).map(|i| {
-            out(
-                Some("pinned"),
-                format!("pinned:{i}"),
-                Some(i as i32 % PARTITIONS),
-                t0 + (KEYED + i) as i64,
-            )
-        }));
+        sent.extend(
+            (0..EXPLICIT).map(|i| {
+                out(Some("pinned"), format!("pinned:{i}"), Some(i as i32 % PARTITIONS), t0 + (KEYED + i) as i64)
+            }),
+        );
         for batch in sent.chunks(50) {
             producer.send_batch(batch.to_vec()).await.expect("send");
         }
@@ -255,14 +199,11 @@ mod suite {
         c.collect(KEYED + EXPLICIT).await;
 
         // Everything arrived once, unchanged.
-        let by_value: BTreeMap<String, &OutRecord> =
-            sent.iter().map(|r| (text(&r.value), r)).collect();
+        let by_value: BTreeMap<String, &OutRecord> = sent.iter().map(|r| (text(&r.value), r)).collect();
         let mut seen = BTreeSet::new();
         for r in &c.records {
             let v = text(&r.value);
-            let s = by_value
-                .get(&v)
-                .unwrap_or_else(|| panic!("unknown record {v}"));
+            let s = by_value.get(&v).unwrap_or_else(|| panic!("unknown record {v}"));
             assert!(seen.insert(v.clone()), "{v} delivered twice");
             assert_eq!(r.key, s.key, "key of {v}");
             assert_eq!(r.timestamp_ms, s.timestamp_ms, "timestamp of {v}");
@@ -282,15 +223,8 @@ mod suite {
         for p in 0..PARTITIONS {
             let records = by_partition.get(&p).map(Vec::as_slice).unwrap_or_default();
             let offsets: Vec<i64> = records.iter().map(|r| r.offset).collect();
-            assert_eq!(
-                offsets,
-                (0..records.len() as i64).collect::<Vec<_>>(),
-                "offsets of partition {p}"
-            );
-            assert_eq!(
-                bus.watermarks(&topic, p).await.expect("watermarks"),
-                (0, records.len() as i64)
-            );
+            assert_eq!(offsets, (0..records.len() as i64).collect::<Vec<_>>(), "offsets of partition {p}");
+            assert_eq!(bus.watermarks(&topic, p).await.expect("watermarks"), (0, records.len() as i64));
             let mut last_seq: BTreeMap<String, usize> = BTreeMap::new();
             for r in records {
                 let v = text(&r.value);
@@ -311,19 +245,14 @@ mod suite {
         bus.ensure_topic(&topic, 3, 1).await.expect("topic");
         let producer = bus.producer(&topic).await.expect("producer");
         let t0 = now_ms();
-        let batch = (0..20)
-            .map(|i| out(None, format!("p{}:{}", i % 2, i / 2), Some(i % 2), t0))
-            .collect();
+        let batch = (0..20).map(|i| out(None, format!("p{}:{}", i % 2, i / 2), Some(i % 2), t0)).collect();
         producer.send_batch(batch).await.expect("send");
         producer.flush().await.expect("flush");
 
         let mut a = Member::join(&bus, &topic, &group, "a").await;
         a.collect(20).await;
         a.consumer.commit(&[(0, 7), (1, 3)]).await.expect("commit");
-        assert_eq!(
-            a.consumer.committed(&[0, 1, 2]).await.expect("committed"),
-            [Some(7), Some(3), None]
-        );
+        assert_eq!(a.consumer.committed(&[0, 1, 2]).await.expect("committed"), [Some(7), Some(3), None]);
         a.consumer.close().await.expect("close");
 
         let mut b = Member::join(&bus, &topic, &group, "b").await;
@@ -332,16 +261,9 @@ mod suite {
         for r in &b.records {
             firsts.entry(r.partition).or_insert(r.offset);
         }
-        assert_eq!(
-            firsts,
-            BTreeMap::from([(0, 7), (1, 3)]),
-            "b resumes at the committed offsets"
-        );
+        assert_eq!(firsts, BTreeMap::from([(0, 7), (1, 3)]), "b resumes at the committed offsets");
         assert_eq!(b.records.iter().filter(|r| r.partition == 0).count(), 3);
-        assert_eq!(
-            b.consumer.committed(&[0, 1, 2]).await.expect("committed"),
-            [Some(7), Some(3), None]
-        );
+        assert_eq!(b.consumer.committed(&[0, 1, 2]).await.expect("committed"), [Some(7), Some(3), None]);
         b.expect_quiet().await;
         b.consumer.close().await.expect("close");
     }
@@ -352,32 +274,19 @@ mod suite {
         bus.ensure_topic(&topic, 1, 1).await.expect("topic");
         let producer = bus.producer(&topic).await.expect("producer");
         let t0 = now_ms();
-        producer
-            .send_batch(
-                (0..50)
-                    .map(|i| out(None, format!("v{i}"), Some(0), t0))
-                    .collect(),
-            )
-            .await
-            .expect("send");
+        producer.send_batch((0..50).map(|i| out(None, format!("v{i}"), Some(0), t0)).collect()).await.expect("send");
         producer.flush().await.expect("flush");
 
         let mut c = Member::join(&bus, &topic, &unique("seek-group"), "consumer").await;
         c.poll_until("assignment", |m| m.owned.contains(&0)).await;
         c.consumer.seek(0, 30).await.expect("seek after assignment");
         let got = c.collect_fresh(20).await;
-        assert_eq!(
-            got.iter().map(|r| r.offset).collect::<Vec<_>>(),
-            (30..50).collect::<Vec<_>>()
-        );
+        assert_eq!(got.iter().map(|r| r.offset).collect::<Vec<_>>(), (30..50).collect::<Vec<_>>());
         assert_eq!(text(&got[0].value), "v30");
 
         c.consumer.seek(0, 5).await.expect("seek back");
         let got = c.collect_fresh(45).await;
-        assert_eq!(
-            got.iter().map(|r| r.offset).collect::<Vec<_>>(),
-            (5..50).collect::<Vec<_>>()
-        );
+        assert_eq!(got.iter().map(|r| r.offset).collect::<Vec<_>>(), (5..50).collect::<Vec<_>>());
 
         c.consumer.seek(0, 48).await.expect("seek forward");
         let got = c.collect_fresh(2).await;
@@ -391,19 +300,11 @@ mod suite {
         const PARTITIONS: i32 = 4;
         let topic = unique("group");
         let group = unique("group-group");
-        bus.ensure_topic(&topic, PARTITIONS, 1)
-            .await
-            .expect("topic");
+        bus.ensure_topic(&topic, PARTITIONS, 1).await.expect("topic");
 
         let mut a = Member::join(&bus, &topic, &group, "a").await;
-        a.poll_until("all partitions", |m| m.owned == all(PARTITIONS))
-            .await;
-        assert_eq!(
-            a.events.len(),
-            1,
-            "a's first event is its assignment: {:?}",
-            a.events
-        );
+        a.poll_until("all partitions", |m| m.owned == all(PARTITIONS)).await;
+        assert_eq!(a.events.len(), 1, "a's first event is its assignment: {:?}", a.events);
 
         // b joins: both must keep polling for the rebalance to complete.
         let mut b = Member::join(&bus, &topic, &group, "b").await;
@@ -413,17 +314,11 @@ mod suite {
                 && !b.owned.is_empty()
                 && a.owned.is_disjoint(&b.owned)
                 && a.owned.union(&b.owned).copied().collect::<BTreeSet<_>>() == all(PARTITIONS);
-            let a_settled =
-                matches!(a.events.last(), Some(ConsumerEvent::Assigned(_))) && a.events.len() >= 3;
+            let a_settled = matches!(a.events.last(), Some(ConsumerEvent::Assigned(_))) && a.events.len() >= 3;
             if split && a_settled {
                 break;
             }
-            assert!(
-                Instant::now() < deadline,
-                "no split: a {:?} b {:?}",
-                a.events,
-                b.events
-            );
+            assert!(Instant::now() < deadline, "no split: a {:?} b {:?}", a.events, b.events);
             a.poll().await;
             b.poll().await;
         }
@@ -432,18 +327,13 @@ mod suite {
             "a gave up all its partitions first: {:?}",
             a.events
         );
-        assert!(
-            matches!(b.events.first(), Some(ConsumerEvent::Assigned(_))),
-            "b's first event: {:?}",
-            b.events
-        );
+        assert!(matches!(b.events.first(), Some(ConsumerEvent::Assigned(_))), "b's first event: {:?}", b.events);
 
         // b leaves: a gets everything back.
         let mark = a.events.len();
         let a_before = a.owned.clone();
         b.consumer.close().await.expect("close b");
-        a.poll_until("all partitions again", |m| m.owned == all(PARTITIONS))
-            .await;
+        a.poll_until("all partitions again", |m| m.owned == all(PARTITIONS)).await;
         let events = a.assignment_events(mark);
         assert!(
             matches!(events.first(), Some(ConsumerEvent::Revoked(p)) if p.iter().copied().collect::<BTreeSet<_>>() == a_before),
@@ -458,19 +348,12 @@ mod suite {
         let producer = bus.producer(&topic).await.expect("producer");
         let t0 = now_ms();
         producer
-            .send_batch(
-                (0..PARTITIONS)
-                    .map(|p| out(None, format!("to {p}"), Some(p), t0))
-                    .collect(),
-            )
+            .send_batch((0..PARTITIONS).map(|p| out(None, format!("to {p}"), Some(p), t0)).collect())
             .await
             .expect("send");
         producer.flush().await.expect("flush");
         let got = a.collect_fresh(PARTITIONS as usize).await;
-        assert_eq!(
-            got.iter().map(|r| r.partition).collect::<BTreeSet<_>>(),
-            all(PARTITIONS)
-        );
+        assert_eq!(got.iter().map(|r| r.partition).collect::<BTreeSet<_>>(), all(PARTITIONS));
         a.consumer.close().await.expect("close a");
     }
 
@@ -482,9 +365,7 @@ mod suite {
         assert_eq!(bus.watermarks(&topic, 1).await.expect("wm"), (0, 0));
         let producer = bus.producer(&topic).await.expect("producer");
         let t0 = now_ms();
-        let batch = (0..8)
-            .map(|i| out(None, format!("{i}"), Some(if i < 5 { 0 } else { 1 }), t0))
-            .collect();
+        let batch = (0..8).map(|i| out(None, format!("{i}"), Some(if i < 5 { 0 } else { 1 }), t0)).collect();
         producer.send_batch(batch).await.expect("send");
         producer.flush().await.expect("flush");
         assert_eq!(bus.watermarks(&topic, 0).await.expect("wm"), (0, 5));
@@ -496,11 +377,7 @@ mod suite {
 fn embedded_bus() -> Arc<dyn Bus> {
     let dir = tempfile::tempdir().expect("tempdir");
     // Small segments, so the suite also reads across segment boundaries.
-    let options = LogOptions {
-        segment_bytes: 4096,
-        fsync_interval_ms: 100,
-        ..LogOptions::default()
-    };
+    let options = LogOptions { segment_bytes: 4096, fsync_interval_ms: 100, ..LogOptions::default() };
     let log = EmbeddedLog::open(dir.path(), options).expect("open the embedded log");
     Arc::new(TempBus { log, _dir: dir })
 }
@@ -513,15 +390,8 @@ struct TempBus {
 
 #[async_trait]
 impl Bus for TempBus {
-    async fn ensure_topic(
-        &self,
-        topic: &str,
-        partitions: i32,
-        replication_factor: i16,
-    ) -> Result<TopicInfo> {
-        self.log
-            .ensure_topic(topic, partitions, replication_factor)
-            .await
+    async fn ensure_topic(&self, topic: &str, partitions: i32, replication_factor: i16) -> Result<TopicInfo> {
+        self.log.ensure_topic(topic, partitions, replication_factor).await
     }
     async fn partitions(&self, topic: &str) -> Result<i32> {
         self.log.partitions(topic).await
@@ -574,9 +444,8 @@ mod kafka {
     use super::*;
 
     fn kafka_bus() -> Arc<dyn Bus> {
-        let bootstrap = std::env::var("TICKLAKE_TEST_KAFKA_BOOTSTRAP").expect(
-            "set TICKLAKE_TEST_KAFKA_BOOTSTRAP to a Kafka bootstrap address, e.g. localhost:9092",
-        );
+        let bootstrap = std::env::var("TICKLAKE_TEST_KAFKA_BOOTSTRAP")
+            .expect("set TICKLAKE_TEST_KAFKA_BOOTSTRAP to a Kafka bootstrap address, e.g. localhost:9092");
         Arc::new(ticklake_bus::kafka::KafkaBus::new(&bootstrap).expect("connect to Kafka"))
     }
 

@@ -70,7 +70,8 @@ pub async fn up(args: UpArgs) -> Result<()> {
             return Ok(b.clone());
         }
         let dir = args.data_dir.join("log");
-        let log = EmbeddedLog::open(&dir, LogOptions::default()).with_context(|| format!("opening the embedded log at {}", dir.display()))?;
+        let log = EmbeddedLog::open(&dir, LogOptions::default())
+            .with_context(|| format!("opening the embedded log at {}", dir.display()))?;
         tracing::info!(dir = %dir.display(), "embedded log open (no kafka.bootstrapServers given)");
         let b: Arc<dyn Bus> = log;
         embedded = Some(b.clone());
@@ -113,7 +114,13 @@ pub async fn up(args: UpArgs) -> Result<()> {
                 let cfg = ticklake_workers::sink::SinkConfig::from_spec(&name, &sink.spec);
                 let stop = stop_rx.clone();
                 tasks.spawn(supervise(format!("sink/{name}"), stop.clone(), move || {
-                    let s = ticklake_workers::sink::Sink::new(cfg.clone(), bus.clone(), store.clone(), metrics.clone(), health.clone());
+                    let s = ticklake_workers::sink::Sink::new(
+                        cfg.clone(),
+                        bus.clone(),
+                        store.clone(),
+                        metrics.clone(),
+                        health.clone(),
+                    );
                     let stop = stop.clone();
                     async move { s.run(stop).await.map(|_| false).map_err(anyhow::Error::from) }
                 }));

@@ -13,7 +13,11 @@ use std::sync::Arc;
 use ticklake_workers::telemetry::Telemetry;
 
 #[derive(Parser)]
-#[command(name = "ticklake", version, about = "A real-time stock data pipeline: Kafka → S3 as Parquet, declared as Kubernetes resources")]
+#[command(
+    name = "ticklake",
+    version,
+    about = "A real-time stock data pipeline: Kafka → S3 as Parquet, declared as Kubernetes resources"
+)]
 struct Cli {
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "TICKLAKE_LOG_FORMAT")]
@@ -100,8 +104,9 @@ enum LakeCmd {
 }
 
 fn init_logs(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn,rdkafka=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn,rdkafka=warn")
+    });
     let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => b.init(),
@@ -128,8 +133,13 @@ pub fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
 }
 
 /// Serves metrics and health on `addr` until shutdown.
-pub async fn serve_telemetry(t: Arc<Telemetry>, addr: SocketAddr, mut shutdown: tokio::sync::watch::Receiver<bool>) -> Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the metrics endpoint {addr}"))?;
+pub async fn serve_telemetry(
+    t: Arc<Telemetry>,
+    addr: SocketAddr,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<SocketAddr> {
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the metrics endpoint {addr}"))?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move {
         let stop = async move {
@@ -198,11 +208,19 @@ async fn worker(cmd: WorkerCmd) -> Result<()> {
                 ticklake_api::crd::ProducerCompression::Zstd => "zstd",
                 ticklake_api::crd::ProducerCompression::None => "none",
             };
-            let bus = ticklake_workers::connect::kafka_bus(&ss.spec.kafka, Some(compression))?
-                .context("the producer worker needs spec.kafka.bootstrapServers (the embedded log is for `ticklake local up`)")?;
+            let bus = ticklake_workers::connect::kafka_bus(&ss.spec.kafka, Some(compression))?.context(
+                "the producer worker needs spec.kafka.bootstrapServers (the embedded log is for `ticklake local up`)",
+            )?;
             serve_telemetry(telemetry.clone(), metrics_addr, shutdown.clone()).await?;
             let (metrics, health) = telemetry.producer(&format!("producer/{name}"));
-            let w = ticklake_workers::producer::ProducerWorker { name, spec: ss.spec, shard: parse_shard(&shard)?, bus, metrics, health };
+            let w = ticklake_workers::producer::ProducerWorker {
+                name,
+                spec: ss.spec,
+                shard: parse_shard(&shard)?,
+                bus,
+                metrics,
+                health,
+            };
             let s = w.run(shutdown).await?;
             tracing::info!(produced = s.produced, bad_rows = s.bad_rows, "done");
             Ok(())
@@ -212,8 +230,9 @@ async fn worker(cmd: WorkerCmd) -> Result<()> {
                 bail!("{} is not an S3Sink", resource.display())
             };
             let name = sink.metadata.name.clone().unwrap_or_default();
-            let bus = ticklake_workers::connect::kafka_bus(&sink.spec.kafka, None)?
-                .context("the sink worker needs spec.kafka.bootstrapServers (the embedded log is for `ticklake local up`)")?;
+            let bus = ticklake_workers::connect::kafka_bus(&sink.spec.kafka, None)?.context(
+                "the sink worker needs spec.kafka.bootstrapServers (the embedded log is for `ticklake local up`)",
+            )?;
             if create_bucket {
                 ticklake_workers::store::S3Store::connect(ticklake_workers::store::S3Options {
                     bucket: sink.spec.bucket.clone(),

@@ -64,11 +64,13 @@ fn load_file(path: &Path) -> Result<Vec<Resource>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = Vec::new();
     for (i, doc) in serde_yaml::Deserializer::from_str(&text).enumerate() {
-        let value = serde_yaml::Value::deserialize(doc).with_context(|| format!("{}: document {} is not YAML", path.display(), i + 1))?;
+        let value = serde_yaml::Value::deserialize(doc)
+            .with_context(|| format!("{}: document {} is not YAML", path.display(), i + 1))?;
         if value.is_null() {
             continue;
         }
-        let tm: TypeMeta = serde_yaml::from_value(value.clone()).with_context(|| format!("{}: document {}", path.display(), i + 1))?;
+        let tm: TypeMeta =
+            serde_yaml::from_value(value.clone()).with_context(|| format!("{}: document {}", path.display(), i + 1))?;
         if !tm.api_version.starts_with("ticklake.dev/") {
             tracing::info!(file = %path.display(), kind = %tm.kind, "not a ticklake resource; skipped");
             continue;

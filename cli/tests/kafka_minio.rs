@@ -16,11 +16,17 @@ use ticklake_workers::store::{ObjectStore, S3Options, S3Store, list_all};
 use ticklake_workers::telemetry::Telemetry;
 
 fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run these tests through scripts/test.sh, which starts Kafka and MinIO"))
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run these tests through scripts/test.sh, which starts Kafka and MinIO")
+    })
 }
 
 fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() % 1_000_000_000)
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() % 1_000_000_000
+    )
 }
 
 async fn minio(bucket: &str) -> S3Store {
@@ -41,7 +47,10 @@ async fn minio(bucket: &str) -> S3Store {
 async fn minio_store_semantics() {
     let s = minio(&unique("store").to_lowercase()).await;
     assert!(s.put_if_absent("a/claim.json", Bytes::from_static(b"first")).await.unwrap());
-    assert!(!s.put_if_absent("a/claim.json", Bytes::from_static(b"second")).await.unwrap(), "MinIO must refuse a second create");
+    assert!(
+        !s.put_if_absent("a/claim.json", Bytes::from_static(b"second")).await.unwrap(),
+        "MinIO must refuse a second create"
+    );
     assert_eq!(s.get("a/claim.json").await.unwrap().unwrap(), Bytes::from_static(b"first"));
     assert!(s.get("a/none").await.unwrap().is_none());
     assert!(!s.exists("a/none").await.unwrap());
@@ -103,7 +112,7 @@ fn spawn_sink(manifest: &Path, log: &Path) -> Child {
         .unwrap()
 }
 
-async fn produce(bus: Arc<dyn Bus>, topic: &str, n: u64, rate: u64) {
+async fn produce(bus: Arc<dyn Bus>, topic: String, n: u64, rate: u64) {
     let spec: ticklake_api::crd::StockStreamSpec = serde_yaml::from_str(&format!(
         "topic: {topic}\npartitions: 6\nsource:\n  simulator:\n    ticksPerSecond: {rate}\n    seed: 11\n    maxTicks: {n}\n    startTime: \"2026-11-25T14:30:00Z\"\n"
     ))
@@ -111,7 +120,14 @@ async fn produce(bus: Arc<dyn Bus>, topic: &str, n: u64, rate: u64) {
     let t = Telemetry::new();
     let (metrics, health) = t.producer("producer/crash");
     let (_tx, rx) = tokio::sync::watch::channel(false);
-    let w = ticklake_workers::producer::ProducerWorker { name: "crash".into(), spec, shard: ticklake_sources::Shard::ALL, bus, metrics, health };
+    let w = ticklake_workers::producer::ProducerWorker {
+        name: "crash".into(),
+        spec,
+        shard: ticklake_sources::Shard::ALL,
+        bus,
+        metrics,
+        health,
+    };
     assert_eq!(w.run(rx).await.unwrap().produced, n);
 }
 
@@ -128,7 +144,7 @@ async fn crash_test(sinks: usize) {
     const N: u64 = 300_000;
     bus.ensure_topic(&topic, 6, 1).await.unwrap();
     // The producer keeps writing while sinks die.
-    let producer = tokio::spawn(produce(bus.clone(), &topic, N, 40_000));
+    let producer = tokio::spawn(produce(bus.clone(), topic.clone(), N, 40_000));
     let log = dir.path().join("sinks.log");
     let mut procs: Vec<Child> = (0..sinks).map(|_| spawn_sink(&manifest, &log)).collect();
     let mut kills = 0;
@@ -154,16 +170,30 @@ async fn crash_test(sinks: usize) {
     }
     for p in &mut procs {
         let status = p.wait().unwrap();
-        assert!(status.success(), "sink exited with {status} after SIGTERM; log: {}", std::fs::read_to_string(&log).unwrap_or_default());
+        assert!(
+            status.success(),
+            "sink exited with {status} after SIGTERM; log: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
     }
     let after = ticklake_workers::verify::scan(&store, "ticks", "_dead_letters").await.unwrap();
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
-    assert_eq!((stats.rows, stats.distinct, stats.duplicates), (N, N, 0), "kills={kills} {stats:?}\n{}", &log_text[log_text.len().saturating_sub(5000)..]);
+    assert_eq!(
+        (stats.rows, stats.distinct, stats.duplicates),
+        (N, N, 0),
+        "kills={kills} {stats:?}\n{}",
+        &log_text[log_text.len().saturating_sub(5000)..]
+    );
     assert_eq!((after.rows, after.distinct, after.duplicates), (N, N, 0), "{after:?}");
     assert_eq!(after.seq_end.values().sum::<u64>(), N, "per-symbol sequences have holes");
     let claims = list_all(&store, "ticks/_ticklake/claims/").await.unwrap();
     assert!(!claims.is_empty());
-    eprintln!("{sinks} sink(s), {kills} SIGKILLs: {} ticks in {} objects, {} claims", after.rows, after.data_objects, claims.len());
+    eprintln!(
+        "{sinks} sink(s), {kills} SIGKILLs: {} ticks in {} objects, {} claims",
+        after.rows,
+        after.data_objects,
+        claims.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,11 +1,12 @@
 //! How fast the simulator generates ticks, single-threaded.
 //!
 //! ```text
-//! cargo run --release -p ticklake-sources --example simulator_speed [TICKS] [BATCH]
+//! cargo run --release -p ticklake-sources --example simulator_speed [TICKS] [BATCH] [SYMBOLS]
 //! ```
 //!
 //! Generates TICKS ticks (default 50 million) in batches of BATCH (default 4096) into one
-//! reused `Vec`, unthrottled, with the built-in symbols, and prints ticks per second.
+//! reused `Vec`, unthrottled, and prints ticks per second. SYMBOLS (default 0) replaces the
+//! built-in tickers with that many generated ones (`S0`, `S1`, …).
 
 use std::time::Instant;
 use ticklake_api::crd::SimulatorSpec;
@@ -15,8 +16,9 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let total: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(50_000_000);
     let batch: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(4096);
+    let symbols: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(0);
     let spec = SimulatorSpec {
-        symbols: vec![],
+        symbols: (0..symbols).map(|i| format!("S{i}")).collect(),
         ticks_per_second: 0,
         seed: 42,
         quote_ratio: 0.6,
@@ -40,7 +42,8 @@ fn main() {
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "{n} ticks in {secs:.3} s = {:.2} M ticks/s (batch {batch}, checksum {checksum:x}, event time now {})",
+        "{n} ticks over {} symbols in {secs:.3} s = {:.2} M ticks/s (batch {batch}, checksum {checksum:x}, event time now {})",
+        sim.symbols().count(),
         n as f64 / secs / 1e6,
         sim.event_time_us()
     );

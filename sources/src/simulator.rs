@@ -588,8 +588,10 @@ mod tests {
 
     const BUILT_IN_LEN: usize = crate::symbols::BUILT_IN.len();
 
-    /// Log-returns over ≥ 60 s of event time, normalised by elapsed time, recover the
-    /// configured volatility (jumps off: they are a separate, rare component).
+    /// Log-returns over ≥ 5 min of event time, normalised by elapsed time, recover the
+    /// configured volatility (jumps off: they are a separate, rare component). Five minutes
+    /// keep the bid/ask bounce and cent rounding of trade prints (≈ 1 % of the variance at
+    /// this horizon for a \$70, low-volatility name) out of the estimate.
     #[test]
     fn realized_volatility_matches_configured() {
         for (symbol, vol) in [("NVDA", 0.50), ("KO", 0.14)] {
@@ -601,11 +603,11 @@ mod tests {
             s.set_jumps_per_trading_day(0.0);
             let (mut sum_r2, mut sum_dt, mut n) = (0.0, 0.0, 0u64);
             let mut prev: Option<(i64, f64)> = None;
-            for t in s.take(3_000_000) {
+            for t in s.take(5_000_000) {
                 let TickBody::Trade { price, .. } = t.body else { panic!("quote") };
                 match prev {
                     None => prev = Some((t.ts_us, price)),
-                    Some((ts0, p0)) if t.ts_us - ts0 >= 60_000_000 => {
+                    Some((ts0, p0)) if t.ts_us - ts0 >= 300_000_000 => {
                         sum_r2 += (price / p0).ln().powi(2);
                         sum_dt += (t.ts_us - ts0) as f64 / 1e6;
                         n += 1;
@@ -615,7 +617,7 @@ mod tests {
                 }
             }
             let realized = (sum_r2 / sum_dt * TRADING_YEAR_SECONDS).sqrt();
-            assert!(n > 40_000, "{n}");
+            assert!(n > 15_000, "{n}");
             assert!((realized / vol - 1.0).abs() < 0.05, "{symbol}: realized {realized} vs {vol}");
         }
     }

@@ -16,16 +16,23 @@ use ticklake_bus::{Bus, BusError};
 
 /// librdkafka properties for a Kafka connection, or `None` when no bootstrap servers are
 /// given (the local runner then uses its embedded log).
-pub fn kafka_properties(k: &KafkaConnection, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<BTreeMap<String, String>>, BusError> {
+pub fn kafka_properties(
+    k: &KafkaConnection,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<BTreeMap<String, String>>, BusError> {
     let Some(bootstrap) = k.bootstrap_servers.as_deref().filter(|s| !s.trim().is_empty()) else { return Ok(None) };
     let mut p = BTreeMap::new();
     p.insert("bootstrap.servers".to_string(), bootstrap.to_string());
     p.insert("security.protocol".to_string(), k.security_protocol.as_str().to_string());
     if matches!(k.security_protocol, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl) {
-        let mech = k.sasl_mechanism.ok_or_else(|| BusError::Config("kafka.saslMechanism is required with a SASL security protocol".into()))?;
+        let mech = k
+            .sasl_mechanism
+            .ok_or_else(|| BusError::Config("kafka.saslMechanism is required with a SASL security protocol".into()))?;
         p.insert("sasl.mechanism".to_string(), mech.as_str().to_string());
-        let user = env("KAFKA_SASL_USERNAME").ok_or_else(|| BusError::Config("KAFKA_SASL_USERNAME is not set (from kafka.secretRef)".into()))?;
-        let pass = env("KAFKA_SASL_PASSWORD").ok_or_else(|| BusError::Config("KAFKA_SASL_PASSWORD is not set (from kafka.secretRef)".into()))?;
+        let user = env("KAFKA_SASL_USERNAME")
+            .ok_or_else(|| BusError::Config("KAFKA_SASL_USERNAME is not set (from kafka.secretRef)".into()))?;
+        let pass = env("KAFKA_SASL_PASSWORD")
+            .ok_or_else(|| BusError::Config("KAFKA_SASL_PASSWORD is not set (from kafka.secretRef)".into()))?;
         p.insert("sasl.username".to_string(), user);
         p.insert("sasl.password".to_string(), pass);
     }
@@ -33,7 +40,9 @@ pub fn kafka_properties(k: &KafkaConnection, env: &dyn Fn(&str) -> Option<String
         && let Some(dir) = env("TICKLAKE_KAFKA_TLS_DIR")
     {
         let dir = Path::new(&dir);
-        for (file, prop) in [("ca.crt", "ssl.ca.location"), ("tls.crt", "ssl.certificate.location"), ("tls.key", "ssl.key.location")] {
+        for (file, prop) in
+            [("ca.crt", "ssl.ca.location"), ("tls.crt", "ssl.certificate.location"), ("tls.key", "ssl.key.location")]
+        {
             let f = dir.join(file);
             if f.exists() {
                 p.insert(prop.to_string(), f.display().to_string());

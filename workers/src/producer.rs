@@ -100,7 +100,9 @@ impl ProducerWorker {
             }
             // Pace before sending: the batch is due when its last tick is.
             let due = match pacing {
-                Pacing::Rate(r) if r > 0.0 => Some(started + Duration::from_secs_f64((generated + ticks.len() as u64) as f64 / r)),
+                Pacing::Rate(r) if r > 0.0 => {
+                    Some(started + Duration::from_secs_f64((generated + ticks.len() as u64) as f64 / r))
+                }
                 Pacing::EventTime { speed } if speed > 0.0 => match (ticks.last(), first_event_us) {
                     (Some(last), Some(first)) => {
                         Some(started_pass + Duration::from_secs_f64(((last.ts_us - first).max(0) as f64 / 1e6) / speed))

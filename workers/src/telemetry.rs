@@ -50,10 +50,7 @@ impl Health {
 }
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// The process's metrics registry and the health of its workers.
@@ -103,7 +100,11 @@ impl Telemetry {
     }
 
     fn health(&self, worker: &str) -> Arc<Health> {
-        let h = Arc::new(Health { name: worker.to_string(), ready: AtomicBool::new(false), last_beat_ms: AtomicI64::new(now_ms()) });
+        let h = Arc::new(Health {
+            name: worker.to_string(),
+            ready: AtomicBool::new(false),
+            last_beat_ms: AtomicI64::new(now_ms()),
+        });
         self.workers.lock().expect("telemetry lock").push(h.clone());
         h
     }
@@ -139,7 +140,11 @@ impl Telemetry {
         );
         r.register("ticklake_sink_consumer_lag", "Messages not yet landed in assigned partitions", m.lag.clone());
         r.register("ticklake_sink_rebuilds", "Claimed batches rewritten after a crash", m.rebuilds.clone());
-        r.register("ticklake_sink_claim_conflicts", "Batches claimed first by another worker", m.claim_conflicts.clone());
+        r.register(
+            "ticklake_sink_claim_conflicts",
+            "Batches claimed first by another worker",
+            m.claim_conflicts.clone(),
+        );
         r.register("ticklake_sink_assigned_partitions", "Kafka partitions assigned", m.assigned_partitions.clone());
         drop(reg);
         (m, self.health(worker))

@@ -58,11 +58,15 @@ pub async fn scan(store: &dyn ObjectStore, prefix: &str, dead_letter_prefix: &st
         }
         let body = store.get(&o.key).await?.unwrap_or_default();
         let ticks: Vec<Tick> = if o.key.ends_with(".parquet") {
-            encode::read_parquet(body.clone()).map_err(|e| VerifyError::Object { key: o.key.clone(), detail: e.to_string() })?
+            encode::read_parquet(body.clone())
+                .map_err(|e| VerifyError::Object { key: o.key.clone(), detail: e.to_string() })?
         } else if o.key.ends_with(".jsonl") {
             body.split(|b| *b == b'\n')
                 .filter(|l| !l.is_empty())
-                .map(|l| Tick::decode(l, usize::MAX).map_err(|e| VerifyError::Object { key: o.key.clone(), detail: e.to_string() }))
+                .map(|l| {
+                    Tick::decode(l, usize::MAX)
+                        .map_err(|e| VerifyError::Object { key: o.key.clone(), detail: e.to_string() })
+                })
                 .collect::<Result<_, _>>()?
         } else {
             continue;

@@ -52,7 +52,14 @@ async fn produce(bus: Arc<dyn Bus>, topic: &str, n: u64) {
     let t = Telemetry::new();
     let (metrics, health) = t.producer("producer/test");
     let (_tx, rx) = watch::channel(false);
-    let w = ProducerWorker { name: "test".into(), spec: stream_spec(topic, n), shard: ticklake_sources::Shard::ALL, bus, metrics, health };
+    let w = ProducerWorker {
+        name: "test".into(),
+        spec: stream_spec(topic, n),
+        shard: ticklake_sources::Shard::ALL,
+        bus,
+        metrics,
+        health,
+    };
     let s = w.run(rx).await.unwrap();
     assert_eq!(s.produced, n);
 }
@@ -62,7 +69,10 @@ fn start_sink(
     store: Arc<dyn ObjectStore>,
     spec: &S3SinkSpec,
     name: &str,
-) -> (watch::Sender<bool>, tokio::task::JoinHandle<Result<ticklake_workers::sink::SinkSummary, ticklake_workers::sink::SinkError>>) {
+) -> (
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<Result<ticklake_workers::sink::SinkSummary, ticklake_workers::sink::SinkError>>,
+) {
     let t = Telemetry::new();
     let (metrics, health) = t.sink(name);
     let mut cfg = SinkConfig::from_spec("test", spec);
@@ -156,7 +166,12 @@ async fn hostile_messages_become_dead_letters_and_good_rows_land() {
                 body: TickBody::Trade { price: 400.0, size: 10 },
             };
             good += 1;
-            batch.push(OutRecord { key: Some(Bytes::from_static(b"MSFT")), value: Bytes::from(t.encode()), timestamp_ms: 0, partition: Some(0) });
+            batch.push(OutRecord {
+                key: Some(Bytes::from_static(b"MSFT")),
+                value: Bytes::from(t.encode()),
+                timestamp_ms: 0,
+                partition: Some(0),
+            });
         }
         batch.push(OutRecord { key: None, value: Bytes::from(h.clone()), timestamp_ms: 0, partition: Some(0) });
     }
@@ -204,7 +219,8 @@ async fn an_incomplete_claimed_batch_is_rewritten() {
     // and the Kafka commit never happened.
     let claims = list_all(store.as_ref(), "ticks/_ticklake/claims/ticks/00000/").await.unwrap();
     let last = claims.last().unwrap();
-    let claim: ticklake_workers::sink::claim::Claim = serde_json::from_slice(&store.get(&last.key).await.unwrap().unwrap()).unwrap();
+    let claim: ticklake_workers::sink::claim::Claim =
+        serde_json::from_slice(&store.get(&last.key).await.unwrap().unwrap()).unwrap();
     store.delete(&claim.objects[0].key).await.unwrap();
     let mut c = bus.consumer("ticks", "ticklake-sink-test").await.unwrap();
     // Wait for our assignment, then rewind the committed offset to the claim's first.
@@ -238,12 +254,16 @@ async fn exactly_once_when_two_sinks_crash_repeatedly() {
     let spec = sink_spec("ticks", "");
     let producer = tokio::spawn(produce(bus.clone(), "ticks", N));
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let mut sinks = vec![start_sink(bus.clone(), store.clone(), &spec, "a"), start_sink(bus.clone(), store.clone(), &spec, "b")];
+    let mut sinks =
+        vec![start_sink(bus.clone(), store.clone(), &spec, "a"), start_sink(bus.clone(), store.clone(), &spec, "b")];
     for kill in 0..8 {
         tokio::time::sleep(Duration::from_millis(rng.random_range(50..600))).await;
         let victim = rng.random_range(0..2);
         let name = if victim == 0 { "a" } else { "b" };
-        let (tx, h) = std::mem::replace(&mut sinks[victim], start_sink(bus.clone(), store.clone(), &spec, &format!("{name}{kill}")));
+        let (tx, h) = std::mem::replace(
+            &mut sinks[victim],
+            start_sink(bus.clone(), store.clone(), &spec, &format!("{name}{kill}")),
+        );
         h.abort();
         let _ = h.await;
         drop(tx);

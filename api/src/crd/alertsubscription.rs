@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = crate::crd::common::unwrap_descriptions)]
 pub struct AlertSubscriptionSpec {
     /// What to watch: an `S3Sink` by name, or a bucket with a prefix and suffix.
     pub watch: WatchSpec,
@@ -117,6 +118,7 @@ pub enum Protocol {
 /// What the operator observed.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = crate::crd::common::unwrap_descriptions)]
 pub struct AlertSubscriptionStatus {
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -99,6 +99,44 @@ pub struct SecretReference {
     pub name: String,
 }
 
+/// Joins the hard-wrapped lines of doc comments in every `description` below `schema`, so that
+/// `kubectl explain` wraps them itself; paragraphs, lists and code blocks are kept as they are.
+/// Used as `#[schemars(transform = ...)]` on the top-level spec and status structs (their
+/// nested types are inlined, so one pass covers them).
+pub(crate) fn unwrap_descriptions(schema: &mut schemars::Schema) {
+    fn unwrap(text: &str) -> String {
+        text.split("\n\n")
+            .map(|paragraph| {
+                let structured = paragraph.lines().any(|l| {
+                    l.starts_with(char::is_whitespace)
+                        || l.starts_with("- ")
+                        || l.starts_with("* ")
+                        || l.starts_with("```")
+                });
+                if structured {
+                    paragraph.to_string()
+                } else {
+                    paragraph.lines().map(str::trim).collect::<Vec<_>>().join(" ")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    }
+    fn walk(map: &mut serde_json::Map<String, serde_json::Value>) {
+        for (key, v) in map.iter_mut() {
+            match v {
+                serde_json::Value::String(text) if key == "description" => *text = unwrap(text),
+                serde_json::Value::Object(child) => walk(child),
+                serde_json::Value::Array(items) => items.iter_mut().filter_map(|i| i.as_object_mut()).for_each(walk),
+                _ => {}
+            }
+        }
+    }
+    if let Some(map) = schema.as_object_mut() {
+        walk(map);
+    }
+}
+
 /// The condition types every ticklake kind reports.
 pub mod condition {
     /// The resource does what its spec asks.

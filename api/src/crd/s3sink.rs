@@ -46,6 +46,7 @@ pub(crate) const BUCKET_PATTERN: &str = r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$";
         .message("athena.resultLocation must not be inside the sink's own data (s3://<bucket>/<prefix>/): Glue would catalogue the query results as table data")
         .field_path(".athena.resultLocation")
 )]
+#[schemars(transform = crate::crd::common::unwrap_descriptions)]
 pub struct S3SinkSpec {
     /// Topic to land. Letters, digits, `.`, `_` and `-`.
     #[schemars(length(min = 1, max = 249), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
@@ -327,6 +328,7 @@ pub enum AthenaEncryption {
 /// What the operator and the workers observed.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = crate::crd::common::unwrap_descriptions)]
 pub struct S3SinkStatus {
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]

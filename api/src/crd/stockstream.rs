@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = crate::crd::common::unwrap_descriptions)]
 pub struct StockStreamSpec {
     /// Where ticks come from: exactly one of `simulator` or `replay`.
     pub source: SourceSpec,
@@ -180,7 +181,9 @@ pub struct ReplaySpec {
 /// whose defaults break its own CEL rules: the schema has no default there, and `has(self.mapping)`
 /// says what is missing.
 fn no_schema_default_for_mapping(schema: &mut schemars::Schema) {
-    if let Some(mapping) = schema.get_mut("properties").and_then(|p| p.get_mut("mapping")).and_then(|m| m.as_object_mut()) {
+    if let Some(mapping) =
+        schema.get_mut("properties").and_then(|p| p.get_mut("mapping")).and_then(|m| m.as_object_mut())
+    {
         mapping.remove("default");
     }
 }
@@ -195,6 +198,9 @@ pub enum ReplayFormat {
     Parquet,
 }
 
+/// CEL: every `fields` key is a field of the mapping's kind (`bar` when only the preset gives it).
+const FIELDS_OF_THE_KIND: &str = "!has(self.fields) || self.fields.all(f, f in ((has(self.kind) ? self.kind : 'bar') == 'trade' ? ['price', 'size'] : (has(self.kind) ? self.kind : 'bar') == 'quote' ? ['bid', 'bid_size', 'bidSize', 'ask', 'ask_size', 'askSize'] : ['open', 'high', 'low', 'close', 'volume', 'adj_close', 'adjClose', 'close_usd', 'closeUsd']))";
+
 /// Column mapping of replayed files. With `preset: kaggleIndexProcessed` the columns
 /// `Index,Date,Open,High,Low,Close,Adj Close,Volume,CloseUSD` become `bar` ticks.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
@@ -206,7 +212,13 @@ pub enum ReplayFormat {
     validation = Rule::new("has(self.preset) || has(self.kind)")
         .message("mapping needs a kind (trade, quote or bar) when it has no preset")
         .field_path(".kind")
-        .reason(Reason::FieldValueRequired)
+        .reason(Reason::FieldValueRequired),
+    validation = Rule::new(FIELDS_OF_THE_KIND)
+        .message("mapping.fields keys must be fields of the mapping's kind: trade: price, size; quote: bid, bid_size, ask, ask_size; bar (also the preset's kind): open, high, low, close, volume, adj_close, close_usd")
+        .field_path(".fields"),
+    validation = Rule::new("!has(self.fields) || !(('bid_size' in self.fields && 'bidSize' in self.fields) || ('ask_size' in self.fields && 'askSize' in self.fields) || ('adj_close' in self.fields && 'adjClose' in self.fields) || ('close_usd' in self.fields && 'closeUsd' in self.fields))")
+        .message("mapping.fields names a field twice, in snake_case and in camelCase; keep one")
+        .field_path(".fields")
 )]
 pub struct ColumnMapping {
     /// A built-in mapping: `kaggleIndexProcessed` (the Kaggle `indexProcessed.csv`, daily
@@ -231,17 +243,17 @@ pub struct ColumnMapping {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 256))]
     pub time_format: Option<String>,
-    /// Remaining fields: tick field name, as in the tick message format (`price`, `size`,
-    /// `bid`, `bid_size`, `ask`, `ask_size`, `open`, `high`, `low`, `close`, `adj_close`,
-    /// `volume`, `close_usd`, `seq`) → column name, e.g. `price: Last`.
+    /// Tick field → column name, for the fields of the mapping's kind: `trade` — `price`,
+    /// `size`; `quote` — `bid`, `bid_size`, `ask`, `ask_size`; `bar` — `open`, `high`, `low`,
+    /// `close`, `volume`, `adj_close`, `close_usd` (camelCase such as `bidSize` also accepted).
+    /// A field not listed is read from the column of its own name, e.g. `price: Last`.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 32, "additionalProperties" = {"type": "string", "minLength": 1, "maxLength": 256}))]
-    #[x_kube(validation = Rule::new("self.all(f, f in ['price', 'size', 'bid', 'bid_size', 'ask', 'ask_size', 'open', 'high', 'low', 'close', 'adj_close', 'volume', 'close_usd', 'seq'])")
-        .message("fields keys must be tick field names: price, size, bid, bid_size, ask, ask_size, open, high, low, close, adj_close, volume, close_usd, seq"))]
     pub fields: std::collections::BTreeMap<String, String>,
 }
 
-/// A built-in column mapping.
+// No doc comment on the enum itself: with a documented variant it would replace the
+// `preset` field's description in the CRD.
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum MappingPreset {
@@ -261,6 +273,7 @@ pub enum ReplayKind {
 /// What the operator and the workers observed.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = crate::crd::common::unwrap_descriptions)]
 pub struct StockStreamStatus {
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -46,12 +46,7 @@ pub(crate) struct EmbeddedConsumer {
 }
 
 impl EmbeddedConsumer {
-    pub(crate) fn new(
-        log: Arc<EmbeddedLog>,
-        topic: Arc<Topic>,
-        group: Arc<Group>,
-        member: u64,
-    ) -> Self {
+    pub(crate) fn new(log: Arc<EmbeddedLog>, topic: Arc<Topic>, group: Arc<Group>, member: u64) -> Self {
         EmbeddedConsumer {
             log,
             topic,
@@ -69,10 +64,7 @@ impl EmbeddedConsumer {
         if (0..self.topic.partitions.len() as i32).contains(&partition) {
             Ok(())
         } else {
-            Err(BusError::UnknownPartition {
-                topic: self.topic.name.clone(),
-                partition,
-            })
+            Err(BusError::UnknownPartition { topic: self.topic.name.clone(), partition })
         }
     }
 
@@ -85,9 +77,7 @@ impl EmbeddedConsumer {
                     if view.rebalancing.is_some() || view.generation != generation {
                         self.phase = Phase::Revoking;
                         self.cursors.clear();
-                        return Ok(Step::Event(ConsumerEvent::Revoked(std::mem::take(
-                            &mut self.assignment,
-                        ))));
+                        return Ok(Step::Event(ConsumerEvent::Revoked(std::mem::take(&mut self.assignment))));
                     }
                     return self.read(max_records);
                 }
@@ -104,9 +94,7 @@ impl EmbeddedConsumer {
                         return Ok(Step::Wait(Some(deadline)));
                     }
                     self.start(view.generation, view.owned);
-                    return Ok(Step::Event(ConsumerEvent::Assigned(
-                        self.assignment.clone(),
-                    )));
+                    return Ok(Step::Event(ConsumerEvent::Assigned(self.assignment.clone())));
                 }
             }
         }
@@ -156,22 +144,14 @@ impl EmbeddedConsumer {
             let Some(cursor) = self.cursors.get_mut(&p) else {
                 continue;
             };
-            let (_, b) = self.topic.partitions[p as usize].read(
-                cursor,
-                max_records - out.len(),
-                max_bytes - bytes,
-                &mut out,
-            )?;
+            let (_, b) =
+                self.topic.partitions[p as usize].read(cursor, max_records - out.len(), max_bytes - bytes, &mut out)?;
             bytes += b;
         }
         if n > 0 {
             self.next_first = (self.next_first + 1) % n;
         }
-        Ok(if out.is_empty() {
-            Step::Wait(None)
-        } else {
-            Step::Event(ConsumerEvent::Records(out))
-        })
+        Ok(if out.is_empty() { Step::Wait(None) } else { Step::Event(ConsumerEvent::Records(out)) })
     }
 
     fn leave(&mut self) {
@@ -193,9 +173,7 @@ impl Consumer for EmbeddedConsumer {
             return Err(BusError::Closed);
         }
         if max_records == 0 {
-            return Err(BusError::Config(
-                "poll needs max_records of at least 1".into(),
-            ));
+            return Err(BusError::Config("poll needs max_records of at least 1".into()));
         }
         let deadline = Instant::now().checked_add(timeout);
         let topic = Arc::clone(&self.topic);
@@ -245,12 +223,7 @@ impl Consumer for EmbeddedConsumer {
         }
         let high = self.topic.partitions[partition as usize].high();
         if !(0..=high).contains(&offset) {
-            return Err(BusError::OffsetOutOfRange {
-                partition,
-                offset,
-                low: 0,
-                high,
-            });
+            return Err(BusError::OffsetOutOfRange { partition, offset, low: 0, high });
         }
         self.cursors.insert(partition, Cursor::at(offset));
         Ok(())
@@ -267,12 +240,7 @@ impl Consumer for EmbeddedConsumer {
             self.check_partition(partition)?;
             let high = self.topic.partitions[partition as usize].high();
             if !(0..=high).contains(&offset) {
-                return Err(BusError::OffsetOutOfRange {
-                    partition,
-                    offset,
-                    low: 0,
-                    high,
-                });
+                return Err(BusError::OffsetOutOfRange { partition, offset, low: 0, high });
             }
         }
         let group = Arc::clone(&self.group);

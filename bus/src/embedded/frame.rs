@@ -30,18 +30,9 @@ pub(crate) fn frame_size(key: Option<&[u8]>, value: &[u8]) -> usize {
 
 /// Appends one frame to `buf`. The caller has checked the record against `max_record_bytes`,
 /// which is far below `u32::MAX`.
-pub(crate) fn encode(
-    buf: &mut Vec<u8>,
-    offset: i64,
-    timestamp_ms: i64,
-    key: Option<&[u8]>,
-    value: &[u8],
-) {
+pub(crate) fn encode(buf: &mut Vec<u8>, offset: i64, timestamp_ms: i64, key: Option<&[u8]>, value: &[u8]) {
     let size = frame_size(key, value);
-    assert!(
-        size - 4 <= u32::MAX as usize,
-        "frame of {size} bytes: record limits were not checked"
-    );
+    assert!(size - 4 <= u32::MAX as usize, "frame of {size} bytes: record limits were not checked");
     let start = buf.len();
     buf.reserve(size);
     buf.extend_from_slice(&((size - 4) as u32).to_le_bytes());
@@ -124,14 +115,7 @@ pub(crate) struct SegmentReader {
 impl SegmentReader {
     pub(crate) fn open(path: &Path, base: i64) -> Result<SegmentReader> {
         let file = File::open(path).map_err(io_err(path))?;
-        Ok(SegmentReader {
-            file,
-            path: path.to_path_buf(),
-            base,
-            buf: Vec::new(),
-            buf_pos: 0,
-            head: 0,
-        })
+        Ok(SegmentReader { file, path: path.to_path_buf(), base, buf: Vec::new(), buf_pos: 0, head: 0 })
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -158,8 +142,7 @@ impl SegmentReader {
             self.buf.shrink_to(CHUNK);
         }
         self.buf.resize(want, 0);
-        read_exact_at(&self.file, &mut self.buf[avail..], pos + avail as u64)
-            .map_err(io_err(&self.path))
+        read_exact_at(&self.file, &mut self.buf[avail..], pos + avail as u64).map_err(io_err(&self.path))
     }
 
     /// Reads the `len` field at the current position and checks the frame lies below `limit`.
@@ -212,13 +195,7 @@ impl SegmentReader {
             None => (None, body),
             Some(k) => (Some(&body[..k]), &body[k..]),
         };
-        Ok(Next::Frame(FrameRef {
-            offset,
-            timestamp_ms,
-            key,
-            value,
-            size,
-        }))
+        Ok(Next::Frame(FrameRef { offset, timestamp_ms, key, value, size }))
     }
 
     /// Advances over frames whose offset is below `target`, reading only their headers (no
@@ -251,10 +228,7 @@ impl SegmentReader {
 
     /// A [`BusError::Corrupt`] for the frame at the current position.
     pub(crate) fn corrupt(&self, why: &str) -> BusError {
-        BusError::Corrupt {
-            path: self.path.clone(),
-            detail: format!("{why} at byte {}", self.pos()),
-        }
+        BusError::Corrupt { path: self.path.clone(), detail: format!("{why} at byte {}", self.pos()) }
     }
 }
 
@@ -291,12 +265,7 @@ mod tests {
         let big = vec![7u8; 200 * 1024]; // larger than a read chunk
         let len = write_frames(
             &path,
-            &[
-                (0, Some(b"k"), b"v0"),
-                (1, None, b""),
-                (2, Some(b""), b"v2"),
-                (3, Some(b"big"), &big),
-            ],
+            &[(0, Some(b"k"), b"v0"), (1, None, b""), (2, Some(b""), b"v2"), (3, Some(b"big"), &big)],
         );
         let mut r = SegmentReader::open(&path, 0).expect("open");
         let mut got = Vec::new();
@@ -346,31 +315,19 @@ mod tests {
         let path = dir.path().join("s.log");
         let len = write_frames(&path, &[(0, None, b"abc")]);
         let mut r = SegmentReader::open(&path, 0).expect("open");
-        assert!(matches!(
-            r.next(len - 1).expect("next"),
-            Next::Torn("frame cut short")
-        ));
+        assert!(matches!(r.next(len - 1).expect("next"), Next::Torn("frame cut short")));
         let mut r = SegmentReader::open(&path, 0).expect("open");
-        assert!(matches!(
-            r.next(3).expect("next"),
-            Next::Torn("frame header cut short")
-        ));
+        assert!(matches!(r.next(3).expect("next"), Next::Torn("frame header cut short")));
 
         let mut bytes = std::fs::read(&path).expect("read");
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
         std::fs::write(&path, &bytes).expect("write");
         let mut r = SegmentReader::open(&path, 0).expect("open");
-        assert!(matches!(
-            r.next(len).expect("next"),
-            Next::Torn("checksum mismatch")
-        ));
+        assert!(matches!(r.next(len).expect("next"), Next::Torn("checksum mismatch")));
 
         std::fs::write(&path, [0u8; 64]).expect("write");
         let mut r = SegmentReader::open(&path, 0).expect("open");
-        assert!(matches!(
-            r.next(64).expect("next"),
-            Next::Torn("frame length field too small")
-        ));
+        assert!(matches!(r.next(64).expect("next"), Next::Torn("frame length field too small")));
     }
 }

@@ -37,19 +37,11 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 /// target, fsync the directory.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let mut tmp_name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
+    let mut tmp_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     tmp_name.push(".tmp");
     let tmp = dir.join(tmp_name);
     {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(io_err(&tmp))?;
+        let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(io_err(&tmp))?;
         f.write_all(bytes).map_err(io_err(&tmp))?;
         f.sync_all().map_err(io_err(&tmp))?;
     }
@@ -67,11 +59,7 @@ pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], pos: u64) -> std::io::R
     {
         let mut done = 0;
         while done < buf.len() {
-            let n = std::os::windows::fs::FileExt::seek_read(
-                file,
-                &mut buf[done..],
-                pos + done as u64,
-            )?;
+            let n = std::os::windows::fs::FileExt::seek_read(file, &mut buf[done..], pos + done as u64)?;
             if n == 0 {
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
@@ -91,8 +79,7 @@ pub(crate) fn write_all_at(file: &File, buf: &[u8], pos: u64) -> std::io::Result
     {
         let mut done = 0;
         while done < buf.len() {
-            let n =
-                std::os::windows::fs::FileExt::seek_write(file, &buf[done..], pos + done as u64)?;
+            let n = std::os::windows::fs::FileExt::seek_write(file, &buf[done..], pos + done as u64)?;
             if n == 0 {
                 return Err(std::io::ErrorKind::WriteZero.into());
             }

@@ -89,19 +89,12 @@ pub(crate) struct Group {
 
 impl Group {
     /// Loads the group's committed offsets (none when the file does not exist).
-    pub(crate) fn load(
-        groups_dir: &Path,
-        name: &str,
-        rebalance_timeout: Duration,
-    ) -> Result<Group> {
+    pub(crate) fn load(groups_dir: &Path, name: &str, rebalance_timeout: Duration) -> Result<Group> {
         let path = groups_dir.join(group_file_name(name));
         let offsets = match std::fs::read(&path) {
             Ok(bytes) => {
-                let file: OffsetsFile =
-                    serde_json::from_slice(&bytes).map_err(|e| BusError::Corrupt {
-                        path: path.clone(),
-                        detail: e.to_string(),
-                    })?;
+                let file: OffsetsFile = serde_json::from_slice(&bytes)
+                    .map_err(|e| BusError::Corrupt { path: path.clone(), detail: e.to_string() })?;
                 file.offsets
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Offsets::new(),
@@ -111,12 +104,7 @@ impl Group {
             name: name.to_string(),
             path,
             rebalance_timeout,
-            state: Mutex::new(Membership {
-                generation: 0,
-                next_id: 1,
-                members: BTreeMap::new(),
-                rebalance: None,
-            }),
+            state: Mutex::new(Membership { generation: 0, next_id: 1, members: BTreeMap::new(), rebalance: None }),
             changed: Notify::new(),
             offsets: Mutex::new(offsets),
             write_lock: Mutex::new(()),
@@ -128,14 +116,7 @@ impl Group {
         let mut m = lock(&self.state);
         let id = m.next_id;
         m.next_id += 1;
-        m.members.insert(
-            id,
-            Member {
-                topic: topic.to_string(),
-                partitions,
-                owned: Vec::new(),
-            },
-        );
+        m.members.insert(id, Member { topic: topic.to_string(), partitions, owned: Vec::new() });
         self.start_rebalance(&mut m);
         drop(m);
         self.changed.notify_waiters();
@@ -179,11 +160,7 @@ impl Group {
         let view = View {
             generation: m.generation,
             rebalancing: m.rebalance.as_ref().map(|r| r.deadline),
-            owned: m
-                .members
-                .get(&id)
-                .map(|x| x.owned.clone())
-                .unwrap_or_default(),
+            owned: m.members.get(&id).map(|x| x.owned.clone()).unwrap_or_default(),
         };
         drop(m);
         if forced {
@@ -196,16 +173,8 @@ impl Group {
     /// something has to come back (poll after `Revoked`) before the new generation begins.
     fn start_rebalance(&self, m: &mut Membership) {
         if m.rebalance.is_none() {
-            let waiting = m
-                .members
-                .iter()
-                .filter(|(_, x)| !x.owned.is_empty())
-                .map(|(id, _)| *id)
-                .collect();
-            m.rebalance = Some(Rebalance {
-                waiting,
-                deadline: Instant::now() + self.rebalance_timeout,
-            });
+            let waiting = m.members.iter().filter(|(_, x)| !x.owned.is_empty()).map(|(id, _)| *id).collect();
+            m.rebalance = Some(Rebalance { waiting, deadline: Instant::now() + self.rebalance_timeout });
         }
         self.try_complete(m, Instant::now());
     }
@@ -231,11 +200,7 @@ impl Group {
         // Range assignment, per topic, over the members reading it in join order.
         let mut by_topic: BTreeMap<String, (i32, Vec<u64>)> = BTreeMap::new();
         for (id, x) in &m.members {
-            by_topic
-                .entry(x.topic.clone())
-                .or_insert((x.partitions, Vec::new()))
-                .1
-                .push(*id);
+            by_topic.entry(x.topic.clone()).or_insert((x.partitions, Vec::new())).1.push(*id);
         }
         for (_, (partitions, ids)) in by_topic {
             for (id, range) in ids.iter().zip(range_assign(partitions, ids.len())) {
@@ -251,10 +216,7 @@ impl Group {
     pub(crate) fn committed(&self, topic: &str, partitions: &[i32]) -> Vec<Option<i64>> {
         let offsets = lock(&self.offsets);
         let t = offsets.get(topic);
-        partitions
-            .iter()
-            .map(|p| t.and_then(|t| t.get(p)).copied())
-            .collect()
+        partitions.iter().map(|p| t.and_then(|t| t.get(p)).copied()).collect()
     }
 
     /// Records committed offsets, refusing partitions the member does not own in the current
@@ -264,11 +226,7 @@ impl Group {
         let _writer = lock(&self.write_lock);
         {
             let m = lock(&self.state);
-            let owned = m
-                .members
-                .get(&member)
-                .map(|x| x.owned.as_slice())
-                .unwrap_or_default();
+            let owned = m.members.get(&member).map(|x| x.owned.as_slice()).unwrap_or_default();
             if let Some((p, _)) = offsets.iter().find(|(p, _)| !owned.contains(p)) {
                 return Err(BusError::NotAssigned(*p));
             }
@@ -278,14 +236,9 @@ impl Group {
         for (p, o) in offsets {
             t.insert(*p, *o);
         }
-        let file = OffsetsFile {
-            group: self.name.clone(),
-            offsets: next,
-        };
-        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| BusError::Io {
-            path: self.path.clone(),
-            source: std::io::Error::other(e),
-        })?;
+        let file = OffsetsFile { group: self.name.clone(), offsets: next };
+        let bytes = serde_json::to_vec_pretty(&file)
+            .map_err(|e| BusError::Io { path: self.path.clone(), source: std::io::Error::other(e) })?;
         write_atomic(&self.path, &bytes)?;
         *lock(&self.offsets) = file.offsets;
         Ok(())

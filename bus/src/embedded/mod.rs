@@ -225,12 +225,7 @@ type Topics = RwLock<HashMap<String, Arc<Topic>>>;
 
 /// fsyncs everything written so far, in every topic.
 fn sync_topics(topics: &Topics) -> Result<()> {
-    let topics: Vec<Arc<Topic>> = topics
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .values()
-        .cloned()
-        .collect();
+    let topics: Vec<Arc<Topic>> = topics.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
     for t in topics {
         for p in &t.partitions {
             p.sync()?;
@@ -267,10 +262,7 @@ pub struct EmbeddedLog {
 
 impl std::fmt::Debug for EmbeddedLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmbeddedLog")
-            .field("dir", &self.dir)
-            .field("options", &self.options)
-            .finish_non_exhaustive()
+        f.debug_struct("EmbeddedLog").field("dir", &self.dir).field("options", &self.options).finish_non_exhaustive()
     }
 }
 
@@ -298,18 +290,12 @@ impl EmbeddedLog {
             return Err(if contended {
                 BusError::Locked(dir.to_path_buf())
             } else {
-                BusError::Io {
-                    path: lock_path,
-                    source: e,
-                }
+                BusError::Io { path: lock_path, source: e }
             });
         }
         // For whoever wonders who holds the lock; not relied upon.
         let pid = format!("{}\n", std::process::id());
-        lock_file
-            .set_len(0)
-            .and_then(|()| write_all_at(&lock_file, pid.as_bytes(), 0))
-            .map_err(io_err(&lock_path))?;
+        lock_file.set_len(0).and_then(|()| write_all_at(&lock_file, pid.as_bytes(), 0)).map_err(io_err(&lock_path))?;
 
         let mut topics = HashMap::new();
         for entry in fs::read_dir(&topics_dir).map_err(io_err(&topics_dir))? {
@@ -374,46 +360,22 @@ impl EmbeddedLog {
     fn create_topic(&self, name: &str, partitions: i32) -> Result<TopicInfo> {
         let _admin = lock(&self.admin);
         if let Ok(t) = self.topic(name) {
-            return Ok(TopicInfo {
-                name: name.to_string(),
-                partitions: t.partitions.len() as i32,
-                created: false,
-            });
+            return Ok(TopicInfo { name: name.to_string(), partitions: t.partitions.len() as i32, created: false });
         }
         let topics_dir = self.dir.join("topics");
         let dir = topics_dir.join(name);
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let parts = (0..partitions)
-            .map(|p| {
-                Partition::open(
-                    &dir.join(p.to_string()),
-                    p,
-                    self.options.segment_bytes,
-                    true,
-                )
-            })
+            .map(|p| Partition::open(&dir.join(p.to_string()), p, self.options.segment_bytes, true))
             .collect::<Result<Vec<_>>>()?;
         sync_dir(&dir)?;
-        let meta = serde_json::to_vec(&TopicMeta { partitions }).map_err(|e| BusError::Io {
-            path: dir.clone(),
-            source: std::io::Error::other(e),
-        })?;
+        let meta = serde_json::to_vec(&TopicMeta { partitions })
+            .map_err(|e| BusError::Io { path: dir.clone(), source: std::io::Error::other(e) })?;
         write_atomic(&dir.join("meta.json"), &meta)?;
         sync_dir(&topics_dir)?;
-        let topic = Topic {
-            name: name.to_string(),
-            partitions: parts,
-            data: Notify::new(),
-        };
-        self.topics
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_string(), Arc::new(topic));
-        Ok(TopicInfo {
-            name: name.to_string(),
-            partitions,
-            created: true,
-        })
+        let topic = Topic { name: name.to_string(), partitions: parts, data: Notify::new() };
+        self.topics.write().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), Arc::new(topic));
+        Ok(TopicInfo { name: name.to_string(), partitions, created: true })
     }
 
     /// The group, loading its committed offsets the first time (blocking).
@@ -465,9 +427,7 @@ fn start_flusher(log: &EmbeddedLog) -> Result<Flusher> {
             let (stopped, cv) = &*signal;
             loop {
                 let guard = lock(stopped);
-                let (guard, _) = cv
-                    .wait_timeout_while(guard, interval, |s| !*s)
-                    .unwrap_or_else(|e| e.into_inner());
+                let (guard, _) = cv.wait_timeout_while(guard, interval, |s| !*s).unwrap_or_else(|e| e.into_inner());
                 if *guard {
                     return;
                 }
@@ -476,10 +436,7 @@ fn start_flusher(log: &EmbeddedLog) -> Result<Flusher> {
             }
         })
         .map_err(io_err(&log.dir))?;
-    Ok(Flusher {
-        stop,
-        thread: Some(thread),
-    })
+    Ok(Flusher { stop, thread: Some(thread) })
 }
 
 /// Opens an existing topic directory; `None` when its creation never finished.
@@ -492,31 +449,19 @@ fn load_topic(dir: &Path, name: &str, segment_bytes: u64) -> Result<Option<Topic
             return Ok(None);
         }
         Err(e) => {
-            return Err(BusError::Io {
-                path: meta_path,
-                source: e,
-            });
+            return Err(BusError::Io { path: meta_path, source: e });
         }
     };
-    let meta: TopicMeta = serde_json::from_slice(&meta).map_err(|e| BusError::Corrupt {
-        path: meta_path.clone(),
-        detail: e.to_string(),
-    })?;
+    let meta: TopicMeta = serde_json::from_slice(&meta)
+        .map_err(|e| BusError::Corrupt { path: meta_path.clone(), detail: e.to_string() })?;
     if !(1..=MAX_PARTITIONS).contains(&meta.partitions) {
         let detail = format!("partition count {} out of range", meta.partitions);
-        return Err(BusError::Corrupt {
-            path: meta_path,
-            detail,
-        });
+        return Err(BusError::Corrupt { path: meta_path, detail });
     }
     let partitions = (0..meta.partitions)
         .map(|p| Partition::open(&dir.join(p.to_string()), p, segment_bytes, false))
         .collect::<Result<Vec<_>>>()?;
-    Ok(Some(Topic {
-        name: name.to_string(),
-        partitions,
-        data: Notify::new(),
-    }))
+    Ok(Some(Topic { name: name.to_string(), partitions, data: Notify::new() }))
 }
 
 /// Kafka's topic name rules: 1 to 249 of `[A-Za-z0-9._-]`, and not `.` or `..`.
@@ -525,15 +470,11 @@ fn validate_topic(name: &str) -> Result<()> {
         && name.len() <= 249
         && name != "."
         && name != ".."
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
         Ok(())
     } else {
-        Err(BusError::Config(format!(
-            "invalid topic name {name:?}: use 1 to 249 of [A-Za-z0-9._-]"
-        )))
+        Err(BusError::Config(format!("invalid topic name {name:?}: use 1 to 249 of [A-Za-z0-9._-]")))
     }
 }
 
@@ -554,24 +495,13 @@ where
 impl Bus for EmbeddedLog {
     /// Creates the topic, or returns the existing one as it is (never grown or shrunk).
     /// `replication_factor` is ignored: there is one copy.
-    async fn ensure_topic(
-        &self,
-        topic: &str,
-        partitions: i32,
-        _replication_factor: i16,
-    ) -> Result<TopicInfo> {
+    async fn ensure_topic(&self, topic: &str, partitions: i32, _replication_factor: i16) -> Result<TopicInfo> {
         validate_topic(topic)?;
         if !(1..=MAX_PARTITIONS).contains(&partitions) {
-            return Err(BusError::Config(format!(
-                "a topic has 1 to {MAX_PARTITIONS} partitions, not {partitions}"
-            )));
+            return Err(BusError::Config(format!("a topic has 1 to {MAX_PARTITIONS} partitions, not {partitions}")));
         }
         if let Ok(t) = self.topic(topic) {
-            return Ok(TopicInfo {
-                name: topic.to_string(),
-                partitions: t.partitions.len() as i32,
-                created: false,
-            });
+            return Ok(TopicInfo { name: topic.to_string(), partitions: t.partitions.len() as i32, created: false });
         }
         let log = self.arc()?;
         let name = topic.to_string();
@@ -588,20 +518,13 @@ impl Bus for EmbeddedLog {
         let p = usize::try_from(partition)
             .ok()
             .and_then(|i| t.partitions.get(i))
-            .ok_or_else(|| BusError::UnknownPartition {
-                topic: topic.to_string(),
-                partition,
-            })?;
+            .ok_or_else(|| BusError::UnknownPartition { topic: topic.to_string(), partition })?;
         Ok((0, p.high()))
     }
 
     async fn producer(&self, topic: &str) -> Result<Box<dyn Producer>> {
         let topic = self.topic(topic)?;
-        Ok(Box::new(EmbeddedProducer {
-            log: self.arc()?,
-            topic,
-            next: AtomicU32::new(0),
-        }))
+        Ok(Box::new(EmbeddedProducer { log: self.arc()?, topic, next: AtomicU32::new(0) }))
     }
 
     /// Joins `group` (any non-empty name) as a new member reading `topic`; this starts a

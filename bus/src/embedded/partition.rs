@@ -60,10 +60,7 @@ impl Partition {
         if create {
             fs::create_dir_all(dir).map_err(io_err(dir))?;
         } else if !dir.is_dir() {
-            return Err(BusError::Corrupt {
-                path: dir.to_path_buf(),
-                detail: "partition directory is missing".into(),
-            });
+            return Err(BusError::Corrupt { path: dir.to_path_buf(), detail: "partition directory is missing".into() });
         }
         let mut segments = Vec::new();
         for entry in fs::read_dir(dir).map_err(io_err(dir))? {
@@ -88,38 +85,18 @@ impl Partition {
             let path = dir.join(segment_name(0));
             File::create(&path).map_err(io_err(&path))?;
             sync_dir(dir)?;
-            segments.push(Segment {
-                base: 0,
-                path,
-                len: 0,
-            });
+            segments.push(Segment { base: 0, path, len: 0 });
         }
         let last = segments.last_mut().expect("segments is not empty");
         let (good_len, next_offset) = recover(&last.path, last.base, last.len)?;
-        let active = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&last.path)
-            .map_err(io_err(&last.path))?;
+        let active = OpenOptions::new().read(true).write(true).open(&last.path).map_err(io_err(&last.path))?;
         if good_len < last.len {
             active.set_len(good_len).map_err(io_err(&last.path))?;
             active.sync_all().map_err(io_err(&last.path))?;
             last.len = good_len;
         }
-        let log = Log {
-            segments,
-            active: Arc::new(active),
-            next_offset,
-            written: 0,
-            synced: 0,
-            failed: None,
-        };
-        Ok(Partition {
-            id,
-            dir: dir.to_path_buf(),
-            segment_bytes,
-            log: Mutex::new(log),
-        })
+        let log = Log { segments, active: Arc::new(active), next_offset, written: 0, synced: 0, failed: None };
+        Ok(Partition { id, dir: dir.to_path_buf(), segment_bytes, log: Mutex::new(log) })
     }
 
     /// The offset the next appended record gets.
@@ -132,10 +109,7 @@ impl Partition {
     pub(crate) fn append(&self, records: &[Append<'_>]) -> Result<()> {
         let mut log = lock(&self.log);
         if let Some(why) = &log.failed {
-            return Err(BusError::Corrupt {
-                path: self.dir.clone(),
-                detail: why.clone(),
-            });
+            return Err(BusError::Corrupt { path: self.dir.clone(), detail: why.clone() });
         }
         let mut buf = Vec::new();
         let mut count = 0i64;
@@ -148,13 +122,7 @@ impl Partition {
                 count = 0;
                 log.roll(&self.dir)?;
             }
-            frame::encode(
-                &mut buf,
-                log.next_offset + count,
-                r.timestamp_ms,
-                r.key,
-                r.value,
-            );
+            frame::encode(&mut buf, log.next_offset + count, r.timestamp_ms, r.key, r.value);
             count += 1;
         }
         log.write(&buf, count)
@@ -168,11 +136,7 @@ impl Partition {
             if log.written == log.synced {
                 return Ok(());
             }
-            (
-                Arc::clone(&log.active),
-                log.written,
-                log.active_path().to_path_buf(),
-            )
+            (Arc::clone(&log.active), log.written, log.active_path().to_path_buf())
         };
         file.sync_data().map_err(io_err(path))?;
         let mut log = lock(&self.log);
@@ -205,12 +169,8 @@ impl Partition {
                 match reader.next(limit)? {
                     Next::Frame(f) => {
                         if f.offset != cur.offset {
-                            let detail =
-                                format!("expected offset {} but found {}", cur.offset, f.offset);
-                            return Err(BusError::Corrupt {
-                                path: reader.path().to_path_buf(),
-                                detail,
-                            });
+                            let detail = format!("expected offset {} but found {}", cur.offset, f.offset);
+                            return Err(BusError::Corrupt { path: reader.path().to_path_buf(), detail });
                         }
                         bytes += f.size;
                         out.push(f.to_record(self.id));
@@ -224,14 +184,9 @@ impl Partition {
                             continue 'segments;
                         }
                         Some((base, _)) => {
-                            let detail = format!(
-                                "segment ends before offset {} but the next one starts at {base}",
-                                cur.offset
-                            );
-                            return Err(BusError::Corrupt {
-                                path: reader.path().to_path_buf(),
-                                detail,
-                            });
+                            let detail =
+                                format!("segment ends before offset {} but the next one starts at {base}", cur.offset);
+                            return Err(BusError::Corrupt { path: reader.path().to_path_buf(), detail });
                         }
                     },
                     Next::Torn(why) => return Err(reader.corrupt(why)),
@@ -250,12 +205,7 @@ impl Partition {
                 return Ok(None);
             }
             if !(0..log.next_offset).contains(&offset) {
-                return Err(BusError::OffsetOutOfRange {
-                    partition: self.id,
-                    offset,
-                    low: 0,
-                    high: log.next_offset,
-                });
+                return Err(BusError::OffsetOutOfRange { partition: self.id, offset, low: 0, high: log.next_offset });
             }
             let i = log.segments.partition_point(|s| s.base <= offset) - 1;
             let s = &log.segments[i];
@@ -270,14 +220,8 @@ impl Partition {
     fn extent(&self, base: i64) -> Result<(u64, Option<(i64, PathBuf)>)> {
         let log = lock(&self.log);
         match log.segments.binary_search_by_key(&base, |s| s.base) {
-            Ok(i) => Ok((
-                log.segments[i].len,
-                log.segments.get(i + 1).map(|s| (s.base, s.path.clone())),
-            )),
-            Err(_) => Err(BusError::Corrupt {
-                path: self.dir.clone(),
-                detail: format!("segment {base} vanished"),
-            }),
+            Ok(i) => Ok((log.segments[i].len, log.segments.get(i + 1).map(|s| (s.base, s.path.clone())))),
+            Err(_) => Err(BusError::Corrupt { path: self.dir.clone(), detail: format!("segment {base} vanished") }),
         }
     }
 
@@ -330,13 +274,8 @@ impl Log {
         let path = dir.join(segment_name(base));
         // A file by this name can only be left over from a roll that failed half way, before
         // anything was written to it.
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
+        let file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).map_err(io_err(&path))?;
         sync_dir(dir)?;
         self.segments.push(Segment { base, path, len: 0 });
         self.active = Arc::new(file);
@@ -383,9 +322,6 @@ pub(crate) struct Cursor {
 
 impl Cursor {
     pub(crate) fn at(offset: i64) -> Cursor {
-        Cursor {
-            offset,
-            reader: None,
-        }
+        Cursor { offset, reader: None }
     }
 }

@@ -32,10 +32,7 @@ impl EmbeddedProducer {
                 let p = match (r.partition, &r.key) {
                     (Some(p), _) if (0..n).contains(&p) => p,
                     (Some(p), _) => {
-                        return Err(BusError::UnknownPartition {
-                            topic: self.topic.name.clone(),
-                            partition: p,
-                        });
+                        return Err(BusError::UnknownPartition { topic: self.topic.name.clone(), partition: p });
                     }
                     (None, Some(key)) => partition_for_key(key, n),
                     (None, None) => (self.next.fetch_add(1, Ordering::Relaxed) % n as u32) as i32,
@@ -57,14 +54,9 @@ impl Producer for EmbeddedProducer {
         // Held until the write is done, even if this future is dropped: the log stays open.
         let log = Arc::clone(&self.log);
         blocking(move || {
-            let mut by_partition: Vec<Vec<Append<'_>>> =
-                (0..topic.partitions.len()).map(|_| Vec::new()).collect();
+            let mut by_partition: Vec<Vec<Append<'_>>> = (0..topic.partitions.len()).map(|_| Vec::new()).collect();
             for (r, p) in batch.iter().zip(routes) {
-                by_partition[p].push(Append {
-                    timestamp_ms: r.timestamp_ms,
-                    key: r.key.as_deref(),
-                    value: &r.value,
-                });
+                by_partition[p].push(Append { timestamp_ms: r.timestamp_ms, key: r.key.as_deref(), value: &r.value });
             }
             let mut touched = Vec::new();
             for (p, records) in by_partition.iter().enumerate() {

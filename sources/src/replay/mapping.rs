@@ -299,8 +299,8 @@ fn read_time(c: Cell<'_>, format: &TimeFormat) -> Result<i64, String> {
         Cell::Text(t) if !is_missing_text(t) => format.parse_text(t),
         Cell::Null | Cell::Text(_) => Err("missing value".into()),
         Cell::BadUtf8 => Err("not valid UTF-8".into()),
-        Cell::Int(i) => format.from_int(i),
-        Cell::Float(f) => format.from_float(f),
+        Cell::Int(i) => format.parse_int(i),
+        Cell::Float(f) => format.parse_float(f),
         Cell::TimeUs(us) => super::time::in_range(us),
     }
 }

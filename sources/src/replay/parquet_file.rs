@@ -134,7 +134,7 @@ enum Column<'a> {
     U16(&'a arrow_array::UInt16Array),
     U8(&'a arrow_array::UInt8Array),
     Dec(&'a arrow_array::Decimal128Array, f64),
-    /// Timestamps with the multiplier (or, when negative, the divisor) to µs.
+    /// A timestamp column and its unit.
     Ts(&'a dyn Array, TsUnit),
     Date32(&'a arrow_array::Date32Array),
     Date64(&'a arrow_array::Date64Array),
@@ -201,13 +201,12 @@ impl<'a> Column<'a> {
             Column::Str(a) => prim!(a, |s: &'a str| Cell::Text(s.trim())),
             Column::LargeStr(a) => prim!(a, |s: &'a str| Cell::Text(s.trim())),
             Column::StrView(a) => prim!(a, |s: &'a str| Cell::Text(s.trim())),
-            Column::Dict(a, keys, values) => {
-                if a.is_null(r) || values.is_null(keys[r]) {
-                    Cell::Null
-                } else {
-                    Cell::Text(values.value(keys[r]).trim())
+            Column::Dict(a, keys, values) => match keys.get(r) {
+                Some(&k) if !a.is_null(r) && k < values.len() && !values.is_null(k) => {
+                    Cell::Text(values.value(k).trim())
                 }
-            }
+                _ => Cell::Null,
+            },
             Column::F64(a) => prim!(a, Cell::Float),
             Column::F32(a) => prim!(a, |v: f32| Cell::Float(f64::from(v))),
             Column::I64(a) => prim!(a, Cell::Int),

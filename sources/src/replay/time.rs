@@ -97,7 +97,7 @@ impl TimeFormat {
                 .and_then(date_micros)?,
             TimeFormat::Epoch { unit } => {
                 if let Ok(v) = s.parse::<i64>() {
-                    return self.from_int(v);
+                    return self.parse_int(v);
                 }
                 match s.parse::<f64>() {
                     Ok(v) if v.is_finite() => return epoch_float(v, *unit),
@@ -111,7 +111,7 @@ impl TimeFormat {
     }
 
     /// Event time of an integer cell: an epoch value in this format's unit.
-    pub(crate) fn from_int(&self, v: i64) -> Result<i64, String> {
+    pub(crate) fn parse_int(&self, v: i64) -> Result<i64, String> {
         match self {
             TimeFormat::Epoch { unit } => v
                 .checked_mul(unit.micros_per_unit())
@@ -122,7 +122,7 @@ impl TimeFormat {
     }
 
     /// Event time of a float cell: an epoch value in this format's unit.
-    pub(crate) fn from_float(&self, v: f64) -> Result<i64, String> {
+    pub(crate) fn parse_float(&self, v: f64) -> Result<i64, String> {
         match self {
             TimeFormat::Epoch { unit } if v.is_finite() => epoch_float(v, *unit),
             TimeFormat::Epoch { .. } => Err(format!("{v} is not a finite time")),
@@ -196,8 +196,8 @@ mod tests {
         assert_eq!(f("epochSeconds").parse_text("1709303400.25"), Ok(T + 250_000));
         assert_eq!(f("epochMillis").parse_text("1709303400250"), Ok(T + 250_000));
         assert_eq!(f("epochMicros").parse_text("1709303400250000"), Ok(T + 250_000));
-        assert_eq!(f("epochMillis").from_int(1_709_303_400_250), Ok(T + 250_000));
-        assert_eq!(f("epochSeconds").from_float(1_709_303_400.5), Ok(T + 500_000));
+        assert_eq!(f("epochMillis").parse_int(1_709_303_400_250), Ok(T + 250_000));
+        assert_eq!(f("epochSeconds").parse_float(1_709_303_400.5), Ok(T + 500_000));
         assert_eq!(f("%Y-%m-%d %H:%M:%S").parse_text("2024-03-01 14:30:00"), Ok(T));
         assert_eq!(f("%d/%m/%Y").parse_text("01/03/2024"), Ok(T - (14 * 3600 + 1800) * 1_000_000));
         assert_eq!(f("%Y-%m-%d %H:%M:%S %z").parse_text("2024-03-01 09:30:00 -0500"), Ok(T));
@@ -211,9 +211,9 @@ mod tests {
         assert!(f("epochSeconds").parse_text("soon").unwrap_err().contains("seconds"));
         assert!(f("epochSeconds").parse_text("NaN").is_err());
         assert!(f("epochSeconds").parse_text("1e30").unwrap_err().contains("outside"));
-        assert!(f("epochMicros").from_int(i64::MAX).unwrap_err().contains("outside"));
-        assert!(f("epochSeconds").from_int(i64::MAX).unwrap_err().contains("out of range"));
-        assert!(f("date").from_int(5).unwrap_err().contains("timeFormat"));
+        assert!(f("epochMicros").parse_int(i64::MAX).unwrap_err().contains("outside"));
+        assert!(f("epochSeconds").parse_int(i64::MAX).unwrap_err().contains("out of range"));
+        assert!(f("date").parse_int(5).unwrap_err().contains("timeFormat"));
         assert!(f("%Y-%m-%d").parse_text("01/03/2024").unwrap_err().contains("does not match"));
         assert!(f("date").parse_text("2300-01-01").unwrap_err().contains("outside"));
         assert!(TimeFormat::from_spec(Some("iso")).unwrap_err().contains("unknown"));

@@ -75,12 +75,19 @@ pub enum ClaimError {
 /// Reads one claim.
 pub async fn read(store: &dyn ObjectStore, key: &str) -> Result<Option<Claim>, ClaimError> {
     let Some(bytes) = store.get(key).await? else { return Ok(None) };
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| ClaimError::Corrupt { key: key.to_string(), detail: e.to_string() })
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| ClaimError::Corrupt { key: key.to_string(), detail: e.to_string() })
 }
 
 /// Walks the claim chain of `partition` from `hint` (the committed Kafka offset) and says
 /// where to resume. See the module docs.
-pub async fn recover(store: &dyn ObjectStore, layout: &Layout, partition: i32, hint: Option<i64>) -> Result<Resume, ClaimError> {
+pub async fn recover(
+    store: &dyn ObjectStore,
+    layout: &Layout,
+    partition: i32,
+    hint: Option<i64>,
+) -> Result<Resume, ClaimError> {
     const PAGE: usize = 1000;
     let prefix = layout.claims_prefix(partition);
     let mut after: Option<String> = hint.filter(|h| *h > 0).map(|h| layout.claim_key(partition, h - 1));
@@ -96,12 +103,20 @@ pub async fn recover(store: &dyn ObjectStore, layout: &Layout, partition: i32, h
                     continue;
                 }
                 if first > want {
-                    tracing::warn!(partition, expected = want, found = first, "claim chain has a gap; continuing from the next claim");
+                    tracing::warn!(
+                        partition,
+                        expected = want,
+                        found = first,
+                        "claim chain has a gap; continuing from the next claim"
+                    );
                 }
             }
             let Some(c) = read(store, &o.key).await? else { continue };
             if c.last < c.first || c.first != first {
-                return Err(ClaimError::Corrupt { key: o.key, detail: format!("offsets {}..={} do not match its name", c.first, c.last) });
+                return Err(ClaimError::Corrupt {
+                    key: o.key,
+                    detail: format!("offsets {}..={} do not match its name", c.first, c.last),
+                });
             }
             next = Some(c.last + 1);
             last = Some(c);

@@ -269,9 +269,12 @@ pub fn read_parquet(bytes: bytes::Bytes) -> Result<Vec<Tick>, parquet::errors::P
     let mut out = Vec::new();
     for batch in reader {
         let batch = batch?;
-        let col = |name: &str| batch.column_by_name(name).cloned().ok_or_else(|| {
-            parquet::errors::ParquetError::General(format!("column {name} missing"))
-        });
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .cloned()
+                .ok_or_else(|| parquet::errors::ParquetError::General(format!("column {name} missing")))
+        };
         let sym_arr = arrow_cast_utf8(&col("symbol")?)?;
         let kind_arr = arrow_cast_utf8(&col("kind")?)?;
         let ts = col("event_time")?;
@@ -286,9 +289,17 @@ pub fn read_parquet(bytes: bytes::Bytes) -> Result<Vec<Tick>, parquet::errors::P
         };
         let (price, size, bid, bid_size, ask, ask_size) =
             (fcol("price")?, icol("size")?, fcol("bid")?, icol("bid_size")?, fcol("ask")?, icol("ask_size")?);
-        let (open, high, low, close, adj, vol, usd) =
-            (fcol("open")?, fcol("high")?, fcol("low")?, fcol("close")?, fcol("adj_close")?, fcol("volume")?, fcol("close_usd")?);
-        let opt = |a: &arrow_array::PrimitiveArray<Float64Type>, r: usize| if a.is_null(r) { None } else { Some(a.value(r)) };
+        let (open, high, low, close, adj, vol, usd) = (
+            fcol("open")?,
+            fcol("high")?,
+            fcol("low")?,
+            fcol("close")?,
+            fcol("adj_close")?,
+            fcol("volume")?,
+            fcol("close_usd")?,
+        );
+        let opt =
+            |a: &arrow_array::PrimitiveArray<Float64Type>, r: usize| if a.is_null(r) { None } else { Some(a.value(r)) };
         use arrow_array::Array;
         for r in 0..batch.num_rows() {
             let body = match kind_arr[r].as_str() {

@@ -63,11 +63,7 @@ impl Layout {
 
     /// Key of the data object of batch `first..=last` of `partition` in `folder`.
     pub fn data_key(&self, folder: &str, partition: i32, first: i64, last: i64) -> String {
-        self.join(&format!(
-            "{folder}/{}+{partition}+{first:020}+{last:020}.{}",
-            self.topic,
-            self.extension()
-        ))
+        self.join(&format!("{folder}/{}+{partition}+{first:020}+{last:020}.{}", self.topic, self.extension()))
     }
 
     /// Key of the dead-letter object of batch `first..=last` of `partition`.

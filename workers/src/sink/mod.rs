@@ -173,7 +173,11 @@ pub fn build_objects(
             SinkFormat::Parquet => encode::parquet(&ticks).map_err(|e| e.to_string())?,
             SinkFormat::JsonLines => encode::json_lines(&ticks),
         };
-        out.push(PendingObject { key: layout.data_key(&folder, partition, first, last), body: Bytes::from(body), rows: ticks.len() as u64 });
+        out.push(PendingObject {
+            key: layout.data_key(&folder, partition, first, last),
+            body: Bytes::from(body),
+            rows: ticks.len() as u64,
+        });
     }
     if !dead.is_empty() {
         out.push(PendingObject {
@@ -198,9 +202,24 @@ pub struct Sink {
 }
 
 impl Sink {
-    pub fn new(cfg: SinkConfig, bus: Arc<dyn Bus>, store: Arc<dyn ObjectStore>, metrics: SinkMetrics, health: Arc<Health>) -> Sink {
+    pub fn new(
+        cfg: SinkConfig,
+        bus: Arc<dyn Bus>,
+        store: Arc<dyn ObjectStore>,
+        metrics: SinkMetrics,
+        health: Arc<Health>,
+    ) -> Sink {
         assert!(cfg.max_records > 0 && cfg.max_bytes > 0, "flush limits are positive");
-        Sink { cfg, bus, store, metrics, health, parts: HashMap::new(), buffered_bytes: 0, summary: SinkSummary::default() }
+        Sink {
+            cfg,
+            bus,
+            store,
+            metrics,
+            health,
+            parts: HashMap::new(),
+            buffered_bytes: 0,
+            summary: SinkSummary::default(),
+        }
     }
 
     /// Runs until `shutdown` turns true, then writes out what is buffered, commits and leaves
@@ -274,7 +293,8 @@ impl Sink {
                         consumer.seek(p, next).await?;
                     }
                     self.drop_part(p);
-                    self.parts.insert(p, PartState { next: resume.next, buf: Buffer::default(), rebuild: resume.rebuild });
+                    self.parts
+                        .insert(p, PartState { next: resume.next, buf: Buffer::default(), rebuild: resume.rebuild });
                 }
                 self.metrics.assigned_partitions.set(self.parts.len() as i64);
             }
@@ -313,9 +333,19 @@ impl Sink {
                 return Ok(()); // landed already
             }
             if r.offset > next && st.buf.first.is_none() && st.rebuild.is_none() {
-                tracing::debug!(partition = r.partition, expected = next, got = r.offset, "offset gap (compaction, retention or transaction markers)");
+                tracing::debug!(
+                    partition = r.partition,
+                    expected = next,
+                    got = r.offset,
+                    "offset gap (compaction, retention or transaction markers)"
+                );
             } else if r.offset > next && st.rebuild.is_some() {
-                tracing::error!(partition = r.partition, expected = next, got = r.offset, "offsets of a claimed batch are gone from the topic; rewriting what remains");
+                tracing::error!(
+                    partition = r.partition,
+                    expected = next,
+                    got = r.offset,
+                    "offsets of a claimed batch are gone from the topic; rewriting what remains"
+                );
             }
         }
         let size = r.value.len() as u64 + TICK_OVERHEAD_BYTES;
@@ -393,7 +423,14 @@ impl Sink {
         Some((first, buf.last, buf))
     }
 
-    async fn encode(&self, layout: &Layout, p: i32, first: i64, last: i64, buf: Buffer) -> Result<(Vec<PendingObject>, u64, u64, Vec<i64>), SinkError> {
+    async fn encode(
+        &self,
+        layout: &Layout,
+        p: i32,
+        first: i64,
+        last: i64,
+        buf: Buffer,
+    ) -> Result<(Vec<PendingObject>, u64, u64, Vec<i64>), SinkError> {
         let layout = layout.clone();
         let records = buf.ticks.len() as u64;
         let dead = buf.dead.len() as u64;
@@ -443,7 +480,10 @@ impl Sink {
             writer: self.cfg.writer.clone(),
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             layout,
-            objects: objects.iter().map(|o| ClaimedObject { key: o.key.clone(), rows: o.rows, bytes: o.body.len() as u64 }).collect(),
+            objects: objects
+                .iter()
+                .map(|o| ClaimedObject { key: o.key.clone(), rows: o.rows, bytes: o.body.len() as u64 })
+                .collect(),
         };
         let key = self.cfg.layout.claim_key(p, first);
         let body = Bytes::from(serde_json::to_vec_pretty(&claim).expect("serialising a claim cannot fail"));
@@ -478,14 +518,29 @@ impl Sink {
         let want: std::collections::BTreeSet<&str> = c.objects.iter().map(|o| o.key.as_str()).collect();
         let got: std::collections::BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
         if want != got {
-            tracing::error!(partition = p, first = c.first, last = c.last, ?want, ?got, "rewritten batch differs from its claim (records lost to retention?)");
+            tracing::error!(
+                partition = p,
+                first = c.first,
+                last = c.last,
+                ?want,
+                ?got,
+                "rewritten batch differs from its claim (records lost to retention?)"
+            );
         }
         let bytes = self.upload(objects).await?;
         self.landed(consumer, p, &c, bytes, &kafka_ts, started).await;
         Ok(())
     }
 
-    async fn landed(&mut self, consumer: &mut dyn Consumer, p: i32, c: &Claim, bytes: u64, kafka_ts: &[i64], started: Instant) {
+    async fn landed(
+        &mut self,
+        consumer: &mut dyn Consumer,
+        p: i32,
+        c: &Claim,
+        bytes: u64,
+        kafka_ts: &[i64],
+        started: Instant,
+    ) {
         let now = now_ms();
         for ts in kafka_ts {
             self.metrics.freshness_seconds.observe((now - ts).max(0) as f64 / 1000.0);

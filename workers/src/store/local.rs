@@ -37,11 +37,7 @@ impl LocalStore {
     fn write_tmp(path: &Path, body: &[u8], key: &str) -> Result<PathBuf> {
         let dir = path.parent().expect("object paths have a parent");
         std::fs::create_dir_all(dir).map_err(|e| io("mkdir", key, e))?;
-        let tmp = dir.join(format!(
-            ".tmp-{}-{}",
-            std::process::id(),
-            TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
+        let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), TMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
         let mut f = std::fs::File::create(&tmp).map_err(|e| io("create", key, e))?;
         f.write_all(body).map_err(|e| io("write", key, e))?;
         f.sync_all().map_err(|e| io("fsync", key, e))?;

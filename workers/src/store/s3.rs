@@ -57,7 +57,9 @@ impl S3Store {
         }
         let shared = loader.load().await;
         let mut b = aws_sdk_s3::config::Builder::from(&shared)
-            .retry_config(aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(opts.max_attempts.unwrap_or(8)))
+            .retry_config(
+                aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(opts.max_attempts.unwrap_or(8)),
+            )
             .force_path_style(opts.force_path_style);
         if shared.region().is_none() {
             // S3-compatible stores accept any region; AWS needs the real one.
@@ -98,7 +100,11 @@ impl S3Store {
             .map_err(|e| s3err("create multipart upload", key, &e.into_service_error()))?;
         let upload_id = created
             .upload_id()
-            .ok_or_else(|| StoreError::S3 { op: "create multipart upload", key: key.into(), detail: "no upload id".into() })?
+            .ok_or_else(|| StoreError::S3 {
+                op: "create multipart upload",
+                key: key.into(),
+                detail: "no upload id".into(),
+            })?
             .to_string();
         let result: Result<Vec<CompletedPart>> = async {
             let mut parts = Vec::new();
@@ -134,7 +140,14 @@ impl S3Store {
                 Ok(())
             }
             Err(e) => {
-                let _ = self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(&upload_id).send().await;
+                let _ = self
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .send()
+                    .await;
                 Err(e)
             }
         }
@@ -161,7 +174,16 @@ impl ObjectStore for S3Store {
 
     async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<bool> {
         check_key(key)?;
-        match self.client.put_object().bucket(&self.bucket).key(key).if_none_match("*").body(ByteStream::from(body)).send().await {
+        match self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .if_none_match("*")
+            .body(ByteStream::from(body))
+            .send()
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) => {
                 let status = e.raw_response().map(|r| r.status().as_u16());
