@@ -1,15 +1,219 @@
-//! `ticklake bench`: figures, not tests. See BENCHMARKS.md for how to run and read them.
+//! `ticklake bench`: figures, not tests. BENCHMARKS.md says how to run them and what they gave.
+//!
+//! * `simulator` — ticks/s the simulator generates and encodes as JSON (one core);
+//! * `produce` — ticks/s the producer worker gets acknowledged by a bus;
+//! * `sink` — ticks/s one sink worker lands from a pre-filled topic into the store, and bytes
+//!   per tick in the objects;
+//! * `freshness` — producer at a fixed rate, one sink with a 1 s flush: produced → object
+//!   visible, p50/p99.
+//!
+//! Without `--bootstrap` the embedded log is the bus; without `--endpoint` a temporary local
+//! folder is the store.
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 use clap::Args;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use ticklake_api::crd::{S3SinkSpec, StockStreamSpec};
+use ticklake_bus::Bus;
+use ticklake_bus::embedded::{EmbeddedLog, LogOptions};
+use ticklake_workers::producer::ProducerWorker;
+use ticklake_workers::sink::{Sink, SinkConfig};
+use ticklake_workers::store::{ObjectStore, S3Options, S3Store};
+use ticklake_workers::telemetry::Telemetry;
+use tokio::sync::watch;
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Which benchmark: `simulator`, `encode`.
-    #[arg(default_value = "simulator")]
+    /// `simulator`, `produce`, `sink` or `freshness`.
     which: String,
+    /// Ticks to generate.
+    #[arg(long, default_value_t = 2_000_000)]
+    ticks: u64,
+    /// Kafka bootstrap servers; absent: the embedded log.
+    #[arg(long)]
+    bootstrap: Option<String>,
+    /// S3 endpoint (e.g. MinIO); absent: a temporary local folder.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Ticks per second for `freshness`.
+    #[arg(long, default_value_t = 100_000)]
+    rate: u64,
+    /// Seconds `freshness` runs.
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+}
+
+fn stream(topic: &str, n: u64, rate: u64) -> Result<StockStreamSpec> {
+    Ok(serde_yaml::from_str(&format!(
+        "topic: {topic}\npartitions: 6\nsource:\n  simulator:\n    ticksPerSecond: {rate}\n    seed: 1\n    maxTicks: {n}\n    startTime: \"2026-11-25T14:30:00Z\"\n"
+    ))?)
+}
+
+fn unique(p: &str) -> String {
+    format!("{p}-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs())
+}
+
+struct Env {
+    bus: Arc<dyn Bus>,
+    store: Arc<dyn ObjectStore>,
+    _tmp: tempfile::TempDir,
+}
+
+async fn env(args: &BenchArgs, bucket: &str) -> Result<Env> {
+    let tmp = tempfile::tempdir()?;
+    let bus: Arc<dyn Bus> = match &args.bootstrap {
+        Some(b) => Arc::new(ticklake_bus::kafka::KafkaBus::new(b)?),
+        None => EmbeddedLog::open(&tmp.path().join("log"), LogOptions::default())?,
+    };
+    let store: Arc<dyn ObjectStore> = match &args.endpoint {
+        Some(e) => {
+            let s = S3Store::connect(S3Options {
+                bucket: bucket.into(),
+                region: Some("us-east-1".into()),
+                endpoint: Some(e.clone()),
+                force_path_style: true,
+                max_attempts: None,
+            })
+            .await?;
+            s.ensure_bucket().await?;
+            Arc::new(s)
+        }
+        None => Arc::new(ticklake_workers::store::LocalStore::new(tmp.path().join("s3"))?),
+    };
+    Ok(Env { bus, store, _tmp: tmp })
+}
+
+async fn produce(bus: Arc<dyn Bus>, spec: StockStreamSpec) -> Result<(u64, Duration)> {
+    let t = Telemetry::new();
+    let (metrics, health) = t.producer("producer/bench");
+    let (_tx, rx) = watch::channel(false);
+    let w = ProducerWorker { name: "bench".into(), spec, shard: ticklake_sources::Shard::ALL, bus, metrics, health };
+    let t0 = Instant::now();
+    let s = w.run(rx).await?;
+    Ok((s.produced, t0.elapsed()))
+}
+
+fn sink_spec(topic: &str, interval_ms: u64) -> Result<S3SinkSpec> {
+    Ok(serde_yaml::from_str(&format!(
+        "topic: {topic}\nconsumerGroup: {topic}-bench\nbucket: bench\nprefix: ticks\nflush:\n  maxRecords: 2000000\n  intervalMs: {interval_ms}\n"
+    ))?)
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
-    anyhow::bail!("benchmark {:?} is not available", args.which)
+    match args.which.as_str() {
+        "simulator" => {
+            let spec = stream("bench", args.ticks, 0)?;
+            let mut src = ticklake_sources::Source::from_spec(&spec.source, ticklake_sources::Shard::ALL, 0)?;
+            let mut buf = Vec::with_capacity(10_000);
+            let mut bytes = Vec::with_capacity(256);
+            let (mut n, mut total_bytes) = (0u64, 0u64);
+            let t0 = Instant::now();
+            loop {
+                buf.clear();
+                let o = src.next_batch(&mut buf, 10_000)?;
+                for t in &buf {
+                    bytes.clear();
+                    t.encode_into(&mut bytes);
+                    total_bytes += bytes.len() as u64;
+                }
+                n += buf.len() as u64;
+                if o.finished {
+                    break;
+                }
+            }
+            let s = t0.elapsed().as_secs_f64();
+            println!("simulator+json: {n} ticks in {s:.2} s = {:.0} ticks/s, {:.1} bytes/message", n as f64 / s, total_bytes as f64 / n as f64);
+        }
+        "produce" => {
+            let topic = unique("bench-produce");
+            let e = env(&args, "bench").await?;
+            let (n, d) = produce(e.bus.clone(), stream(&topic, args.ticks, 0)?).await?;
+            println!("producer: {n} ticks acknowledged in {:.2} s = {:.0} ticks/s", d.as_secs_f64(), n as f64 / d.as_secs_f64());
+        }
+        "sink" => {
+            let topic = unique("bench-sink");
+            let e = env(&args, &topic.to_lowercase()).await?;
+            let (n, d) = produce(e.bus.clone(), stream(&topic, args.ticks, 0)?).await?;
+            println!("pre-filled {topic}: {n} ticks in {:.2} s ({:.0} ticks/s)", d.as_secs_f64(), n as f64 / d.as_secs_f64());
+            let t = Telemetry::new();
+            let (metrics, health) = t.sink("sink/bench");
+            let cfg = SinkConfig::from_spec("bench", &sink_spec(&topic, 2000)?);
+            let (tx, rx) = watch::channel(false);
+            let records = metrics.records.clone();
+            let t0 = Instant::now();
+            let h = tokio::spawn(Sink::new(cfg, e.bus.clone(), e.store.clone(), metrics, health).run(rx));
+            while records.get() < n {
+                if h.is_finished() {
+                    bail!("sink stopped early");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let d = t0.elapsed();
+            tx.send(true).ok();
+            h.await?.context("sink")?;
+            let stats = ticklake_workers::verify::scan(e.store.as_ref(), "ticks", "_dead_letters").await?;
+            println!(
+                "sink: {n} ticks landed in {:.2} s = {:.0} ticks/s; {} objects, {} bytes = {:.2} bytes/tick; distinct {} duplicates {}",
+                d.as_secs_f64(),
+                n as f64 / d.as_secs_f64(),
+                stats.data_objects,
+                stats.data_bytes,
+                stats.data_bytes as f64 / stats.rows.max(1) as f64,
+                stats.distinct,
+                stats.duplicates
+            );
+        }
+        "freshness" => {
+            let topic = unique("bench-fresh");
+            let e = env(&args, &topic.to_lowercase()).await?;
+            let n = args.rate * args.seconds;
+            e.bus.ensure_topic(&topic, 6, 1).await?;
+            let t = Telemetry::new();
+            let (metrics, health) = t.sink("sink/bench");
+            let cfg = SinkConfig::from_spec("bench", &sink_spec(&topic, 1000)?);
+            let (tx, rx) = watch::channel(false);
+            let m = metrics.clone();
+            let h = tokio::spawn(Sink::new(cfg, e.bus.clone(), e.store.clone(), metrics, health).run(rx));
+            let (produced, d) = produce(e.bus.clone(), stream(&topic, n, args.rate)?).await?;
+            let until = Instant::now() + Duration::from_secs(30);
+            while m.records.get() < produced && Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            tx.send(true).ok();
+            h.await?.context("sink")?;
+            let text = t.encode();
+            let (p50, p99) = quantiles(&text, "ticklake_sink_freshness_seconds");
+            println!(
+                "freshness at {:.0} ticks/s for {:.1} s, 1 s flush: p50 ≤ {p50} s, p99 ≤ {p99} s (bucket upper bounds)",
+                produced as f64 / d.as_secs_f64(),
+                d.as_secs_f64()
+            );
+        }
+        other => bail!("unknown benchmark {other:?}: simulator, produce, sink or freshness"),
+    }
+    Ok(())
+}
+
+/// p50 and p99 upper bucket bounds of a Prometheus histogram in text exposition.
+fn quantiles(text: &str, name: &str) -> (String, String) {
+    let mut buckets: Vec<(f64, u64)> = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix(&format!("{name}_bucket{{"))
+            && let Some(le) = rest.split("le=\"").nth(1).and_then(|s| s.split('"').next())
+            && let Some(v) = line.rsplit(' ').next().and_then(|v| v.parse::<u64>().ok())
+        {
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap_or(f64::INFINITY) };
+            buckets.push((le, v));
+        }
+    }
+    let total = buckets.iter().map(|b| b.1).max().unwrap_or(0);
+    let q = |q: f64| {
+        buckets
+            .iter()
+            .find(|(_, c)| *c as f64 >= q * total as f64)
+            .map(|(le, _)| format!("{le:.3}"))
+            .unwrap_or_else(|| "n/a".into())
+    };
+    (q(0.5), q(0.99))
 }

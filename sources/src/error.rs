@@ -52,21 +52,11 @@ pub enum SourceError {
         file.display(),
         available.join(", ")
     )]
-    MissingColumn {
-        file: PathBuf,
-        column: String,
-        field: &'static str,
-        available: Vec<String>,
-    },
+    MissingColumn { file: PathBuf, column: String, field: &'static str, available: Vec<String> },
 
     /// A Parquet column has a type that cannot hold the tick field it is mapped to.
     #[error("{}: column {column:?} has type {data_type}, which cannot hold tick field `{field}`", file.display())]
-    ColumnType {
-        file: PathBuf,
-        column: String,
-        field: &'static str,
-        data_type: String,
-    },
+    ColumnType { file: PathBuf, column: String, field: &'static str, data_type: String },
 
     /// The file is not valid CSV or Parquet (beyond a single bad row).
     #[error("{}: {message}", file.display())]

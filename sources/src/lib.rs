@@ -1,8 +1,7 @@
 //! # ticklake-sources
 //!
 //! Where ticks come from. A producer worker builds a [`Source`] from its `StockStream`'s
-//! [`SourceSpec`](ticklake_api::crd::SourceSpec) and pulls batches of
-//! [`Tick`](ticklake_api::tick::Tick)s from it, to encode and produce into Kafka:
+//! [`SourceSpec`] and pulls batches of [`Tick`]s from it, to encode and produce into Kafka:
 //!
 //! * [`Simulator`] — a deterministic market simulator: about 50 built-in US tickers (or your
 //!   own list), geometric Brownian motion with rare jumps, trades and quotes with realistic
@@ -104,9 +103,7 @@ impl Source {
         match (&spec.simulator, &spec.replay) {
             (Some(sim), None) => Ok(Source::Simulator(Simulator::new(sim, shard, now_us)?)),
             (None, Some(replay)) => Ok(Source::Replay(Replay::open(replay, shard)?)),
-            (Some(_), Some(_)) => {
-                Err(SourceError::config("source sets both simulator and replay; set exactly one"))
-            }
+            (Some(_), Some(_)) => Err(SourceError::config("source sets both simulator and replay; set exactly one")),
             (None, None) => Err(SourceError::config("source sets neither simulator nor replay; set exactly one")),
         }
     }

@@ -116,10 +116,7 @@ mod tests {
         // One event day at 86 400× is one wall second.
         let day = 86_400 * S;
         assert_eq!(event_time_delay(0, day, 86_400.0, Duration::ZERO), Duration::from_secs(1));
-        assert_eq!(
-            event_time_delay(0, day, 86_400.0, Duration::from_millis(250)),
-            Duration::from_millis(750)
-        );
+        assert_eq!(event_time_delay(0, day, 86_400.0, Duration::from_millis(250)), Duration::from_millis(750));
         // Behind schedule: no wait.
         assert_eq!(event_time_delay(0, day, 86_400.0, Duration::from_secs(5)), Duration::ZERO);
         // Real time: 10 event seconds after 4 wall seconds → 6 s.

@@ -42,10 +42,7 @@ impl Shard {
 
     pub(crate) fn validate(&self) -> Result<(), SourceError> {
         if self.count == 0 || self.count > MAX_SHARDS {
-            return Err(SourceError::config(format!(
-                "shard count {} is outside 1..={MAX_SHARDS}",
-                self.count
-            )));
+            return Err(SourceError::config(format!("shard count {} is outside 1..={MAX_SHARDS}", self.count)));
         }
         if self.index >= self.count {
             return Err(SourceError::config(format!(
@@ -101,8 +98,7 @@ pub fn apportion(total: u64, weights: &[u64]) -> Vec<u64> {
     let mut shares: Vec<u128> = weights.iter().map(|w| total * w / sum).collect();
     let given: u128 = shares.iter().sum();
     let mut left = total - given; // < weights.len()
-    let mut by_remainder: Vec<(u128, usize)> =
-        weights.iter().enumerate().map(|(i, w)| (total * w % sum, i)).collect();
+    let mut by_remainder: Vec<(u128, usize)> = weights.iter().enumerate().map(|(i, w)| (total * w % sum, i)).collect();
     // Largest remainder first; equal remainders go to the lower index.
     by_remainder.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     for &(_, i) in &by_remainder {

@@ -67,10 +67,10 @@
 //! symbol; [`Simulator::fill`] appends a batch into a caller's reused `Vec`. See the
 //! `simulator_speed` example.
 
+use crate::SourceError;
 use crate::pacing::Pacing;
 use crate::shard::{Shard, apportion};
 use crate::symbols::{built_in_symbols, profile, symbol_problem};
-use crate::SourceError;
 use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 use rand_distr::{Distribution, Exp1, StandardNormal};
@@ -202,16 +202,11 @@ impl Simulator {
             )));
         }
         if !(0.0..=1.0).contains(&spec.quote_ratio) {
-            return Err(SourceError::config(format!(
-                "simulator.quoteRatio {} is outside 0..=1",
-                spec.quote_ratio
-            )));
+            return Err(SourceError::config(format!("simulator.quoteRatio {} is outside 0..=1", spec.quote_ratio)));
         }
         let start_us = match &spec.start_time {
             Some(text) => chrono::DateTime::parse_from_rfc3339(text)
-                .map_err(|e| {
-                    SourceError::config(format!("simulator.startTime {text:?} is not RFC 3339: {e}"))
-                })?
+                .map_err(|e| SourceError::config(format!("simulator.startTime {text:?} is not RFC 3339: {e}")))?
                 .timestamp_micros(),
             None => now_us,
         };
@@ -221,11 +216,8 @@ impl Simulator {
             )));
         }
 
-        let all: Vec<String> = if spec.symbols.is_empty() {
-            built_in_symbols().map(String::from).collect()
-        } else {
-            spec.symbols.clone()
-        };
+        let all: Vec<String> =
+            if spec.symbols.is_empty() { built_in_symbols().map(String::from).collect() } else { spec.symbols.clone() };
         if all.len() > MAX_SYMBOLS {
             return Err(SourceError::config(format!(
                 "simulator.symbols has {} entries; at most {MAX_SYMBOLS} are allowed",
@@ -258,11 +250,8 @@ impl Simulator {
                 shard.count
             )));
         }
-        let stream_rate = if spec.ticks_per_second == 0 {
-            NOMINAL_UNTHROTTLED_RATE
-        } else {
-            spec.ticks_per_second as f64
-        };
+        let stream_rate =
+            if spec.ticks_per_second == 0 { NOMINAL_UNTHROTTLED_RATE } else { spec.ticks_per_second as f64 };
         let rate = stream_rate * my_weight as f64 / total_weight as f64;
         let quota = spec.max_ticks.map(|m| apportion(m, &shard_weight)[shard.index as usize]);
 
@@ -676,7 +665,11 @@ mod tests {
         for t in sim(&spec()).take(300_000) {
             match t.body {
                 TickBody::Trade { size, .. } => {
-                    if size % 100 == 0 { round += 1 } else { odd += 1 }
+                    if size % 100 == 0 {
+                        round += 1
+                    } else {
+                        odd += 1
+                    }
                 }
                 TickBody::Quote { bid, ask, bid_size, ask_size } => {
                     if t.symbol == "AAPL" {

@@ -17,9 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use ticklake_api::crd::{ColumnMapping, MappingPreset, ReplayFormat, ReplayKind, ReplaySpec, SourceSpec};
 use ticklake_api::tick::{Tick, TickBody};
-use ticklake_sources::{
-    EventTimePacer, FileFormat, Pacing, Replay, ReplayLimits, Shard, Source, SourceError,
-};
+use ticklake_sources::{EventTimePacer, FileFormat, Pacing, Replay, ReplayLimits, Shard, Source, SourceError};
 
 const HEADER: &str = "Index,Date,Open,High,Low,Close,Adj Close,Volume,CloseUSD";
 const DAY_US: i64 = 86_400_000_000;
@@ -80,7 +78,8 @@ fn write_parquet(path: &Path, columns: Vec<(&str, ArrayRef)>, compression: Compr
 
 /// The Kaggle rows as Parquet, the date as text (as a CSV-to-Parquet conversion gives).
 fn kaggle_parquet(path: &Path, rows: &[Row], compression: Compression) -> PathBuf {
-    let s = |f: fn(&Row) -> &'static str| Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>())) as ArrayRef;
+    let s =
+        |f: fn(&Row) -> &'static str| Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>())) as ArrayRef;
     let n = |f: fn(&Row) -> f64| Arc::new(Float64Array::from(rows.iter().map(f).collect::<Vec<_>>())) as ArrayRef;
     write_parquet(
         path,
@@ -191,11 +190,7 @@ fn kaggle_csv_gzip_and_parquet_replay_in_event_time_order() {
 
     // And a glob over a directory with the CSV files.
     let pattern = dir.path().join("indexProcessed*").display().to_string();
-    let mut g = Replay::open(
-        &ReplaySpec { files: vec![pattern], ..spec(&[], kaggle()) },
-        Shard::ALL,
-    )
-    .unwrap();
+    let mut g = Replay::open(&ReplaySpec { files: vec![pattern], ..spec(&[], kaggle()) }, Shard::ALL).unwrap();
     assert_eq!(g.files(), [a.clone(), b.clone()]);
     assert_eq!(drain(&mut g), ticks);
 }
@@ -306,7 +301,8 @@ fn explicit_trade_and_quote_mappings() {
     };
     let mut r = Replay::open(&spec(&[&trades], mapping), Shard::ALL).unwrap();
     let ticks = drain(&mut r);
-    let got: Vec<(&str, i64, u64, &TickBody)> = ticks.iter().map(|t| (t.symbol.as_str(), t.ts_us, t.seq, &t.body)).collect();
+    let got: Vec<(&str, i64, u64, &TickBody)> =
+        ticks.iter().map(|t| (t.symbol.as_str(), t.ts_us, t.seq, &t.body)).collect();
     assert_eq!(
         got,
         [
@@ -348,7 +344,15 @@ fn parquet_native_types_and_row_indexes() {
         &dir.path().join("native.parquet"),
         vec![
             ("Index", Arc::new(sym) as ArrayRef),
-            ("Date", Arc::new(Date32Array::from(vec![day("2001-01-03"), day("2001-01-02"), day("2001-01-02"), day("2001-01-04")]))),
+            (
+                "Date",
+                Arc::new(Date32Array::from(vec![
+                    day("2001-01-03"),
+                    day("2001-01-02"),
+                    day("2001-01-02"),
+                    day("2001-01-04"),
+                ])),
+            ),
             ("Open", Arc::new(Float64Array::from(vec![Some(1.0), Some(2.0), None, Some(4.0)]))),
             ("High", Arc::new(Int64Array::from(vec![1, 2, 3, 4]))),
             ("Low", Arc::new(StringArray::from(vec!["1", "2", "3", "-4"]))),
@@ -379,7 +383,12 @@ fn parquet_native_types_and_row_indexes() {
         &dir.path().join("trades.parquet"),
         vec![
             ("symbol", Arc::new(StringArray::from(vec!["AAPL", "AAPL"])) as ArrayRef),
-            ("time", Arc::new(TimestampMillisecondArray::from(vec![1_709_303_400_250, 1_709_303_400_000]).with_timezone("UTC"))),
+            (
+                "time",
+                Arc::new(
+                    TimestampMillisecondArray::from(vec![1_709_303_400_250, 1_709_303_400_000]).with_timezone("UTC"),
+                ),
+            ),
             ("price", Arc::new(Float64Array::from(vec![189.23, 189.2]))),
             ("size", Arc::new(Int64Array::from(vec![100, 5]))),
             ("flag", Arc::new(arrow_array::BooleanArray::from(vec![true, false]))),

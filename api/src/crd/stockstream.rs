@@ -43,8 +43,8 @@ pub struct StockStreamSpec {
     #[schemars(length(min = 1, max = 249), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
     #[x_kube(validation = Rule::new("self != '.' && self != '..'").message("'.' and '..' are not valid Kafka topic names"))]
     pub topic: String,
-    /// Partitions of the topic when ticklake creates it (default 6). Can be raised, never
-    /// lowered: Kafka cannot remove partitions.
+    /// Partitions of the topic when ticklake creates it (default 6). The value can only grow:
+    /// Kafka cannot remove partitions.
     #[serde(default = "default_partitions")]
     #[schemars(range(min = 1, max = 10000))]
     #[x_kube(validation = Rule::new("self >= oldSelf").message("partitions can only grow: Kafka cannot remove partitions from a topic"))]

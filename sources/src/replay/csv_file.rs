@@ -7,8 +7,8 @@
 //! the first data row is line 2. A read or decompression failure stops the replay with an
 //! error naming the file — a truncated file is not a bad row.
 
-use super::mapping::Cell;
 use super::Loader;
+use super::mapping::Cell;
 use crate::{FileFormat, SourceError};
 use flate2::bufread::MultiGzDecoder;
 use std::fs::File;
@@ -21,20 +21,14 @@ pub(crate) fn read(path: &Path, loader: &mut Loader<'_>) -> Result<(), SourceErr
     let mut buf = BufReader::with_capacity(256 * 1024, file);
     let gzipped = buf.fill_buf().map_err(io)?.starts_with(&[0x1f, 0x8b]);
     let input: Box<dyn Read> = if gzipped { Box::new(MultiGzDecoder::new(buf)) } else { Box::new(buf) };
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(input);
+    let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(input);
 
     let header = rdr.byte_headers().map_err(|e| csv_error(path, e))?;
     if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
         return Err(SourceError::Format { file: path.to_path_buf(), message: "no header line".into() });
     }
-    let names: Vec<String> = header
-        .iter()
-        .map(|h| String::from_utf8_lossy(h).trim_start_matches('\u{feff}').trim().to_string())
-        .collect();
+    let names: Vec<String> =
+        header.iter().map(|h| String::from_utf8_lossy(h).trim_start_matches('\u{feff}').trim().to_string()).collect();
     let bound = loader.plan.bind(path, &names)?;
 
     let max_bytes = loader.limits.max_record_bytes;

@@ -50,10 +50,8 @@ pub(crate) fn expand(patterns: &[String], max_files: usize) -> Result<Vec<PathBu
             add(path, &mut out)?;
             continue;
         }
-        let paths = glob::glob(pattern).map_err(|e| SourceError::BadPattern {
-            pattern: pattern.clone(),
-            message: e.to_string(),
-        })?;
+        let paths = glob::glob(pattern)
+            .map_err(|e| SourceError::BadPattern { pattern: pattern.clone(), message: e.to_string() })?;
         let mut matched = false;
         for entry in paths {
             let path = entry.map_err(|e| {

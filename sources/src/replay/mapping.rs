@@ -1,6 +1,6 @@
 //! From columns to tick fields: the pure core of replay.
 //!
-//! [`Plan::from_mapping`] resolves a [`ColumnMapping`] once, before any file is opened:
+//! `Plan::from_mapping` resolves a [`ColumnMapping`] once, before any file is opened:
 //!
 //! * `preset: kaggleIndexProcessed` means kind `bar`, symbol column `Index`, time column
 //!   `Date` read as `date` (midnight UTC), and `open,high,low,close,adj_close,volume,close_usd`
@@ -14,18 +14,18 @@
 //!   `fields` keys may also be written in camelCase (`bidSize`, `adjClose`, `closeUsd`…); a key
 //!   that is no field of the kind is a configuration error, to catch typos.
 //!
-//! [`Plan::bind`] then finds the columns in each file's header: a column the plan needs that
+//! `Plan::bind` then finds the columns in each file's header: a column the plan needs that
 //! is missing is a hard error naming the column and the file. Optional bar fields that were
 //! not named explicitly (only through the preset) may be absent from a file.
 //!
-//! [`Plan::map_row`] turns one row's cells into a symbol, a time and the field values — or a
+//! `Plan::map_row` turns one row's cells into a symbol, a time and the field values — or a
 //! reason the row is bad: an empty or `null`/`NA` cell in a required column, text that is not
 //! a number, a non-finite or negative price, a negative or fractional size, a bad date or a bad
 //! symbol. Optional fields that are empty or NaN become absent (`None`).
 
 use super::time::TimeFormat;
-use crate::symbols::symbol_problem;
 use crate::SourceError;
+use crate::symbols::symbol_problem;
 use std::borrow::Cow;
 use std::path::Path;
 use ticklake_api::crd::{ColumnMapping, MappingPreset, ReplayKind};
@@ -152,9 +152,7 @@ impl Plan {
             (Some(k), _) => k,
             (None, Some(p)) => p.0,
             (None, None) => {
-                return Err(SourceError::config(
-                    "mapping.kind is required without a preset (trade, quote or bar)",
-                ));
+                return Err(SourceError::config("mapping.kind is required without a preset (trade, quote or bar)"));
             }
         };
         let symbol = m.symbol.clone().or(preset.map(|p| p.1.to_string())).unwrap_or_else(|| "symbol".into());
@@ -180,9 +178,7 @@ impl Plan {
         for &(snake, camel, fkind) in allowed {
             let explicit = m.fields.get(snake).or_else(|| m.fields.get(camel));
             if m.fields.contains_key(snake) && m.fields.contains_key(camel) && snake != camel {
-                return Err(SourceError::config(format!(
-                    "mapping.fields names both {snake} and {camel}; keep one"
-                )));
+                return Err(SourceError::config(format!("mapping.fields names both {snake} and {camel}; keep one")));
             }
             let from_preset = preset
                 .filter(|p| p.0 == kind)
@@ -221,11 +217,8 @@ impl Plan {
         // `required` is true, so the Option is always Some.
         let symbol = find(&self.symbol, "symbol", true)?.unwrap_or(0);
         let time = find(&self.time, "ts_us", true)?.unwrap_or(0);
-        let fields = self
-            .fields
-            .iter()
-            .map(|f| find(&f.column, f.field, f.must_exist))
-            .collect::<Result<Vec<_>, _>>()?;
+        let fields =
+            self.fields.iter().map(|f| find(&f.column, f.field, f.must_exist)).collect::<Result<Vec<_>, _>>()?;
         Ok(Bound { symbol, time, fields })
     }
 
@@ -269,9 +262,7 @@ impl Plan {
 
 fn check_column_name(name: &str) -> Result<(), SourceError> {
     if name.is_empty() || name.len() > 256 {
-        return Err(SourceError::config(format!(
-            "mapping column name {name:?} must be 1 to 256 bytes"
-        )));
+        return Err(SourceError::config(format!("mapping column name {name:?} must be 1 to 256 bytes")));
     }
     Ok(())
 }
@@ -447,12 +438,27 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         };
-        assert_eq!(reason(&["NYA", "1965-13-01", "1", "1", "1", "1", "1", "1", "1"]), "column `Date`: \"1965-13-01\" is not a date (YYYY-MM-DD)");
-        assert_eq!(reason(&["NYA", "1965-12-01", "abc", "1", "1", "1", "1", "1", "1"]), "column `Open`: \"abc\" is not a number");
+        assert_eq!(
+            reason(&["NYA", "1965-13-01", "1", "1", "1", "1", "1", "1", "1"]),
+            "column `Date`: \"1965-13-01\" is not a date (YYYY-MM-DD)"
+        );
+        assert_eq!(
+            reason(&["NYA", "1965-12-01", "abc", "1", "1", "1", "1", "1", "1"]),
+            "column `Open`: \"abc\" is not a number"
+        );
         assert_eq!(reason(&["NYA", "1965-12-01", "1", "", "1", "1", "1", "1", "1"]), "column `High`: missing value");
-        assert_eq!(reason(&["NYA", "1965-12-01", "1", "1", "-2.5", "1", "1", "1", "1"]), "column `Low`: negative price -2.5");
-        assert_eq!(reason(&["NYA", "1965-12-01", "1", "1", "1", "NaN", "1", "1", "1"]), "column `Close`: NaN is not a finite number");
-        assert_eq!(reason(&["NYA", "1965-12-01", "1", "1", "1", "1", "1", "-1", "1"]), "column `Volume`: negative volume -1");
+        assert_eq!(
+            reason(&["NYA", "1965-12-01", "1", "1", "-2.5", "1", "1", "1", "1"]),
+            "column `Low`: negative price -2.5"
+        );
+        assert_eq!(
+            reason(&["NYA", "1965-12-01", "1", "1", "1", "NaN", "1", "1", "1"]),
+            "column `Close`: NaN is not a finite number"
+        );
+        assert_eq!(
+            reason(&["NYA", "1965-12-01", "1", "1", "1", "1", "1", "-1", "1"]),
+            "column `Volume`: negative volume -1"
+        );
         assert_eq!(reason(&["NYA", "1965-12-01", "1", "1", "1", "1"]), "column `Volume`: missing value");
         assert_eq!(reason(&["", "1965-12-01"]), "column `Index`: missing value");
         assert!(reason(&["A/B", "1965-12-01"]).contains("'/'"));
@@ -460,7 +466,10 @@ mod tests {
         let row = ["NYA", "1965-12-01", "1", "1", "1", "1", "null", "1", ""];
         let mut vals = vec![0.0; plan.width()];
         assert!(matches!(map(&plan, &bound, &row, &mut vals), RowOutcome::Mapped { .. }));
-        assert_eq!(reason(&["NYA", "1965-12-01", "1", "1", "1", "1", "x", "1", "1"]), "column `Adj Close`: \"x\" is not a number");
+        assert_eq!(
+            reason(&["NYA", "1965-12-01", "1", "1", "1", "1", "x", "1", "1"]),
+            "column `Adj Close`: \"x\" is not a number"
+        );
     }
 
     #[test]

@@ -22,6 +22,8 @@
 //!    so every (symbol, seq) stays unique, while event times repeat pass after pass (the
 //!    [`EventTimePacer`](crate::EventTimePacer) re-anchors when time goes back).
 //!
+//! The submodules document each step; their items are internal.
+//!
 //! Loading happens in [`Replay::open`]: it is blocking I/O, to be run off the async runtime
 //! (e.g. `spawn_blocking`). After that, producing ticks does no I/O and cannot fail.
 //!
@@ -31,12 +33,12 @@
 //! does not sleep: [`Replay::pacing`] returns [`Pacing::EventTime`] and the worker asks
 //! [`EventTimePacer`](crate::EventTimePacer) how long to wait.
 
-pub(crate) mod csv_file;
-pub(crate) mod files;
-pub(crate) mod mapping;
-pub(crate) mod parquet_file;
-pub(crate) mod table;
-pub(crate) mod time;
+pub mod csv_file;
+pub mod files;
+pub mod mapping;
+pub mod parquet_file;
+pub mod table;
+pub mod time;
 
 use crate::pacing::Pacing;
 use crate::shard::Shard;
@@ -242,10 +244,7 @@ impl Replay {
     /// handed out come with the batch (they are all found while opening, so the first batch
     /// carries them).
     pub fn next_batch(&mut self, out: &mut Vec<Tick>, max: usize) -> BatchOutcome {
-        let mut o = BatchOutcome {
-            bad_rows: self.bad[self.bad_handed_out..].to_vec(),
-            ..BatchOutcome::default()
-        };
+        let mut o = BatchOutcome { bad_rows: self.bad[self.bad_handed_out..].to_vec(), ..BatchOutcome::default() };
         self.bad_handed_out = self.bad.len();
         if !self.unlisted_handed_out {
             o.bad_rows_unlisted = self.bad_total - self.bad.len() as u64;

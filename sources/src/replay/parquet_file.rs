@@ -38,7 +38,8 @@ pub(crate) fn read(path: &Path, loader: &mut Loader<'_>) -> Result<(), SourceErr
     let bound = plan.bind(path, &names)?;
 
     // Check the types of the mapped columns before reading anything.
-    let mut used: Vec<(usize, &'static str, Role)> = vec![(bound.symbol, "symbol", Role::Symbol), (bound.time, "ts_us", Role::Time)];
+    let mut used: Vec<(usize, &'static str, Role)> =
+        vec![(bound.symbol, "symbol", Role::Symbol), (bound.time, "ts_us", Role::Time)];
     for (f, col) in plan.fields.iter().zip(&bound.fields) {
         if let Some(i) = col {
             used.push((*i, f.field, Role::Value));

@@ -7,7 +7,7 @@
 //! 32 bytes for trades, 48 for quotes and 72 for bars, plus each distinct symbol once — e.g.
 //! 20 million bar rows take about 1.4 GB.
 //!
-//! [`RowTable::sort`] is a **stable** sort by event time: rows with the same time keep the
+//! `RowTable::sort` is a **stable** sort by event time: rows with the same time keep the
 //! order in which they were read (file order as listed, then row order within a file).
 
 use ticklake_api::crd::ReplayKind;
@@ -68,9 +68,7 @@ impl RowTable {
         let opt = |x: f64| if x.is_nan() { None } else { Some(x) };
         let body = match self.kind {
             ReplayKind::Trade => TickBody::Trade { price: v[0], size: v[1] as u64 },
-            ReplayKind::Quote => {
-                TickBody::Quote { bid: v[0], bid_size: v[1] as u64, ask: v[2], ask_size: v[3] as u64 }
-            }
+            ReplayKind::Quote => TickBody::Quote { bid: v[0], bid_size: v[1] as u64, ask: v[2], ask_size: v[3] as u64 },
             ReplayKind::Bar => TickBody::Bar {
                 open: v[0],
                 high: v[1],

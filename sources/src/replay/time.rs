@@ -91,10 +91,9 @@ impl TimeFormat {
             TimeFormat::Rfc3339 => DateTime::parse_from_rfc3339(s)
                 .map_err(|_| format!("{s:?} is not an RFC 3339 time"))?
                 .timestamp_micros(),
-            TimeFormat::Date => s
-                .parse::<NaiveDate>()
-                .map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD)"))
-                .and_then(date_micros)?,
+            TimeFormat::Date => {
+                s.parse::<NaiveDate>().map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD)")).and_then(date_micros)?
+            }
             TimeFormat::Epoch { unit } => {
                 if let Ok(v) = s.parse::<i64>() {
                     return self.parse_int(v);
@@ -104,8 +103,9 @@ impl TimeFormat {
                     _ => return Err(format!("{s:?} is not a number of {}", unit_name(*unit))),
                 }
             }
-            TimeFormat::Pattern { items, text } => pattern_micros(s, items)
-                .ok_or_else(|| format!("{s:?} does not match the time format {text:?}"))?,
+            TimeFormat::Pattern { items, text } => {
+                pattern_micros(s, items).ok_or_else(|| format!("{s:?} does not match the time format {text:?}"))?
+            }
         };
         in_range(us)
     }
