@@ -5,7 +5,7 @@
 //! ```json
 //! {"v":1,"kind":"trade","symbol":"AAPL","ts_us":1764000000000000,"seq":42,"price":189.23,"size":100}
 //! {"v":1,"kind":"quote","symbol":"AAPL","ts_us":1764000000000150,"seq":43,"bid":189.22,"bid_size":300,"ask":189.24,"ask_size":200}
-//! {"v":1,"kind":"bar","symbol":"NYA","ts_us":-126230400000000,"seq":0,"open":528.69,"high":528.69,"low":528.69,"close":528.69,"volume":0.0}
+//! {"v":1,"kind":"bar","symbol":"NYA","ts_us":-126316800000000,"seq":0,"open":528.69,"high":528.69,"low":528.69,"close":528.69,"volume":0.0}
 //! ```
 //!
 //! * `v` — format version. Readers refuse versions they do not know (dead letter, reason
@@ -88,13 +88,19 @@ impl TickBody {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RejectReason {
     /// Larger than the configured limit.
-    Oversized { bytes: usize, limit: usize },
+    Oversized {
+        bytes: usize,
+        limit: usize,
+    },
     /// Not a JSON object (syntax error, not UTF-8, wrong top-level type).
     Malformed(String),
     UnsupportedVersion(u64),
     MissingField(&'static str),
     /// A field has the wrong JSON type, or `kind` is unknown.
-    WrongType { field: &'static str, detail: String },
+    WrongType {
+        field: &'static str,
+        detail: String,
+    },
     /// A price is NaN or infinite (e.g. sent as a string `"NaN"` or an overflowing literal).
     NonFinite(&'static str),
     NegativePrice(&'static str),
@@ -204,10 +210,7 @@ struct Wire<'a> {
     close_usd: Option<serde_json::Value>,
 }
 
-fn req<'v>(
-    v: &'v Option<serde_json::Value>,
-    name: &'static str,
-) -> Result<&'v serde_json::Value, RejectReason> {
+fn req<'v>(v: &'v Option<serde_json::Value>, name: &'static str) -> Result<&'v serde_json::Value, RejectReason> {
     match v {
         None | Some(serde_json::Value::Null) => Err(RejectReason::MissingField(name)),
         Some(v) => Ok(v),
@@ -218,10 +221,7 @@ fn as_f64(v: &serde_json::Value, name: &'static str) -> Result<f64, RejectReason
     match v {
         serde_json::Value::Number(n) => n.as_f64().ok_or(RejectReason::NonFinite(name)),
         serde_json::Value::String(s)
-            if matches!(
-                s.to_ascii_lowercase().as_str(),
-                "nan" | "inf" | "-inf" | "infinity" | "-infinity"
-            ) =>
+            if matches!(s.to_ascii_lowercase().as_str(), "nan" | "inf" | "-inf" | "infinity" | "-infinity") =>
         {
             Err(RejectReason::NonFinite(name))
         }
@@ -258,10 +258,7 @@ fn size(v: &Option<serde_json::Value>, name: &'static str) -> Result<u64, Reject
             } else if n.as_i64().is_some() || n.as_f64().is_some_and(|f| f < 0.0) {
                 Err(RejectReason::NegativeSize(name))
             } else {
-                Err(RejectReason::WrongType {
-                    field: name,
-                    detail: format!("expected a whole number, found {n}"),
-                })
+                Err(RejectReason::WrongType { field: name, detail: format!("expected a whole number, found {n}") })
             }
         }
         other => Err(RejectReason::WrongType {
@@ -339,10 +336,9 @@ impl Tick {
             serde_json::Value::Number(n) => {
                 return Err(match n.as_u64() {
                     Some(v) => RejectReason::UnsupportedVersion(v),
-                    None => RejectReason::WrongType {
-                        field: "v",
-                        detail: format!("expected a whole number, found {n}"),
-                    },
+                    None => {
+                        RejectReason::WrongType { field: "v", detail: format!("expected a whole number, found {n}") }
+                    }
                 });
             }
             other => {
@@ -354,10 +350,7 @@ impl Tick {
         }
         let symbol = raw_str(wire.symbol, "symbol")?;
         if symbol.is_empty() || symbol.len() > MAX_SYMBOL_LEN {
-            return Err(RejectReason::BadSymbol(format!(
-                "length {} is outside 1..={MAX_SYMBOL_LEN}",
-                symbol.len()
-            )));
+            return Err(RejectReason::BadSymbol(format!("length {} is outside 1..={MAX_SYMBOL_LEN}", symbol.len())));
         }
         if symbol.chars().any(|c| c.is_control() || c == '/' || c == '=') {
             return Err(RejectReason::BadSymbol(format!("{symbol:?} contains a control character, '/' or '='")));
@@ -513,19 +506,51 @@ mod tests {
         assert_eq!(code(br#"{"v":2,"kind":"trade"}"#), "unsupported_version");
         assert_eq!(code(br#"{"kind":"trade"}"#), "missing_field");
         assert_eq!(code(br#"{"v":1,"kind":"trade","symbol":"A","ts_us":5,"seq":1,"size":3}"#), "missing_field");
-        assert_eq!(code(br#"{"v":1,"kind":"trade","symbol":"A","ts_us":5,"seq":1,"price":"1.5","size":3}"#), "wrong_type");
+        assert_eq!(
+            code(br#"{"v":1,"kind":"trade","symbol":"A","ts_us":5,"seq":1,"price":"1.5","size":3}"#),
+            "wrong_type"
+        );
         assert_eq!(code(br#"{"v":1,"kind":"trade","symbol":7,"ts_us":5,"seq":1,"price":1.5,"size":3}"#), "wrong_type");
         assert_eq!(code(br#"{"v":1,"kind":"swap","symbol":"A","ts_us":5,"seq":1}"#), "wrong_type");
-        assert_eq!(code(br#"{"v":1,"kind":"trade","symbol":"A","ts_us":5,"seq":1,"price":"NaN","size":3}"#), "non_finite");
-        assert_eq!(code(br#"{"v":1,"kind":"trade","symbol":"A","ts_us":5,"seq":1,"price":1e999,"size":3}"#), "malformed_json");
-        assert_eq!(code(br#"{"v":1,"kind":"trade","symbol":"A","ts_us":5,"seq":1,"price":-1.5,"size":3}"#), "negative_price");
-        assert_eq!(code(br#"{"v":1,"kind":"trade","symbol":"A","ts_us":5,"seq":1,"price":1.5,"size":-3}"#), "negative_size");
-        assert_eq!(code(br#"{"v":1,"kind":"trade","symbol":"A","ts_us":5,"seq":1,"price":1.5,"size":1.5}"#), "wrong_type");
-        assert_eq!(code(br#"{"v":1,"kind":"quote","symbol":"A","ts_us":5,"seq":1,"bid":1,"bid_size":1,"ask":-1,"ask_size":1}"#), "negative_price");
+        assert_eq!(
+            code(br#"{"v":1,"kind":"trade","symbol":"A","ts_us":5,"seq":1,"price":"NaN","size":3}"#),
+            "non_finite"
+        );
+        assert_eq!(
+            code(br#"{"v":1,"kind":"trade","symbol":"A","ts_us":5,"seq":1,"price":1e999,"size":3}"#),
+            "malformed_json"
+        );
+        assert_eq!(
+            code(br#"{"v":1,"kind":"trade","symbol":"A","ts_us":5,"seq":1,"price":-1.5,"size":3}"#),
+            "negative_price"
+        );
+        assert_eq!(
+            code(br#"{"v":1,"kind":"trade","symbol":"A","ts_us":5,"seq":1,"price":1.5,"size":-3}"#),
+            "negative_size"
+        );
+        assert_eq!(
+            code(br#"{"v":1,"kind":"trade","symbol":"A","ts_us":5,"seq":1,"price":1.5,"size":1.5}"#),
+            "wrong_type"
+        );
+        assert_eq!(
+            code(
+                br#"{"v":1,"kind":"quote","symbol":"A","ts_us":5,"seq":1,"bid":1,"bid_size":1,"ask":-1,"ask_size":1}"#
+            ),
+            "negative_price"
+        );
         assert_eq!(code(br#"{"v":1,"kind":"trade","symbol":"","ts_us":5,"seq":1,"price":1.5,"size":3}"#), "bad_symbol");
-        assert_eq!(code(br#"{"v":1,"kind":"trade","symbol":"A/B","ts_us":5,"seq":1,"price":1.5,"size":3}"#), "bad_symbol");
-        assert_eq!(code(br#"{"v":1,"kind":"trade","symbol":"A","ts_us":99999999999999999,"seq":1,"price":1.5,"size":3}"#), "timestamp_out_of_range");
-        assert_eq!(code(br#"{"v":1,"kind":"trade","symbol":"A","ts_us":5,"seq":-1,"price":1.5,"size":3}"#), "wrong_type");
+        assert_eq!(
+            code(br#"{"v":1,"kind":"trade","symbol":"A/B","ts_us":5,"seq":1,"price":1.5,"size":3}"#),
+            "bad_symbol"
+        );
+        assert_eq!(
+            code(br#"{"v":1,"kind":"trade","symbol":"A","ts_us":99999999999999999,"seq":1,"price":1.5,"size":3}"#),
+            "timestamp_out_of_range"
+        );
+        assert_eq!(
+            code(br#"{"v":1,"kind":"trade","symbol":"A","ts_us":5,"seq":-1,"price":1.5,"size":3}"#),
+            "wrong_type"
+        );
     }
 
     #[test]

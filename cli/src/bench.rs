@@ -123,19 +123,31 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                 }
             }
             let s = t0.elapsed().as_secs_f64();
-            println!("simulator+json: {n} ticks in {s:.2} s = {:.0} ticks/s, {:.1} bytes/message", n as f64 / s, total_bytes as f64 / n as f64);
+            println!(
+                "simulator+json: {n} ticks in {s:.2} s = {:.0} ticks/s, {:.1} bytes/message",
+                n as f64 / s,
+                total_bytes as f64 / n as f64
+            );
         }
         "produce" => {
             let topic = unique("bench-produce");
             let e = env(&args, "bench").await?;
             let (n, d) = produce(e.bus.clone(), stream(&topic, args.ticks, 0)?).await?;
-            println!("producer: {n} ticks acknowledged in {:.2} s = {:.0} ticks/s", d.as_secs_f64(), n as f64 / d.as_secs_f64());
+            println!(
+                "producer: {n} ticks acknowledged in {:.2} s = {:.0} ticks/s",
+                d.as_secs_f64(),
+                n as f64 / d.as_secs_f64()
+            );
         }
         "sink" => {
             let topic = unique("bench-sink");
             let e = env(&args, &topic.to_lowercase()).await?;
             let (n, d) = produce(e.bus.clone(), stream(&topic, args.ticks, 0)?).await?;
-            println!("pre-filled {topic}: {n} ticks in {:.2} s ({:.0} ticks/s)", d.as_secs_f64(), n as f64 / d.as_secs_f64());
+            println!(
+                "pre-filled {topic}: {n} ticks in {:.2} s ({:.0} ticks/s)",
+                d.as_secs_f64(),
+                n as f64 / d.as_secs_f64()
+            );
             let t = Telemetry::new();
             let (metrics, health) = t.sink("sink/bench");
             let cfg = SinkConfig::from_spec("bench", &sink_spec(&topic, 2000)?);
