@@ -69,7 +69,11 @@ impl KafkaBus {
             let md = meta.fetch_metadata(Some(&topic), ADMIN_TIMEOUT)?;
             let Some(t) = md.topics().iter().find(|t| t.name() == topic) else { return Ok(None) };
             match t.error() {
-                None => Ok(Some(t.partitions().len() as i32)),
+                // Usable once every partition has a leader (right after creation some do not).
+                None if t.partitions().iter().all(|p| p.leader() >= 0 && p.error().is_none()) => {
+                    Ok(Some(t.partitions().len() as i32))
+                }
+                None => Ok(None),
                 Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition => Ok(None),
                 Some(e) => Err(KafkaError::MetadataFetch(e.into()).into()),
             }
@@ -129,7 +133,26 @@ impl Bus for KafkaBus {
     async fn watermarks(&self, topic: &str, partition: i32) -> Result<(i64, i64)> {
         let meta = self.meta.clone();
         let topic = topic.to_string();
-        blocking(move || Ok(meta.fetch_watermarks(&topic, partition, ADMIN_TIMEOUT)?)).await
+        blocking(move || {
+            // Leadership moves (and settles after creation): retry the retriable answers.
+            let deadline = Instant::now() + ADMIN_TIMEOUT;
+            loop {
+                match meta.fetch_watermarks(&topic, partition, ADMIN_TIMEOUT) {
+                    Ok(w) => return Ok(w),
+                    Err(e)
+                        if Instant::now() < deadline
+                            && matches!(
+                                e.rdkafka_error_code(),
+                                Some(RDKafkaErrorCode::NotLeaderForPartition | RDKafkaErrorCode::LeaderNotAvailable)
+                            ) =>
+                    {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        })
+        .await
     }
 
     async fn producer(&self, topic: &str) -> Result<Box<dyn Producer>> {

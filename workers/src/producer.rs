@@ -38,6 +38,8 @@ pub struct ProducerSummary {
     pub bad_rows: u64,
     /// The source ran out (replay without loop, or `maxTicks` reached).
     pub exhausted: bool,
+    /// Ticks skipped at start because the topic already held them (see [`ProducerWorker::run`]).
+    pub resumed_after: u64,
 }
 
 /// A producer worker for one `StockStream`.
@@ -51,6 +53,40 @@ pub struct ProducerWorker {
 }
 
 impl ProducerWorker {
+    /// Continues a stream instead of starting it over. Sources are deterministic (a seed, or
+    /// files), so a single producer (shard `0/1`) that finds `k` messages in its topic skips
+    /// its first `k` ticks: (`symbol`, `seq`) stay unique across restarts, and `maxTicks`
+    /// counts the whole stream. This assumes the stream is its topic's only writer. After a
+    /// clean stop the resume is exact; after a crash, batches in flight may have landed out of
+    /// order, so up to [`MAX_IN_FLIGHT_BATCHES`] × [`MAX_BATCH`] ticks can be repeated or
+    /// skipped.
+    async fn resume(&self, source: &mut Source, topic: &str, partitions: i32) -> Result<u64, ProducerError> {
+        if self.shard.count != 1 {
+            return Ok(0);
+        }
+        let mut written: u64 = 0;
+        for p in 0..partitions {
+            let (_, high) = self.bus.watermarks(topic, p).await?;
+            written += high.max(0) as u64;
+        }
+        if written == 0 {
+            return Ok(0);
+        }
+        let t0 = Instant::now();
+        let mut scratch = Vec::with_capacity(MAX_BATCH);
+        let mut skipped = 0u64;
+        while skipped < written {
+            scratch.clear();
+            let o = source.next_batch(&mut scratch, (written - skipped).min(MAX_BATCH as u64) as usize)?;
+            skipped += scratch.len() as u64;
+            if o.finished || scratch.is_empty() {
+                break;
+            }
+        }
+        tracing::info!(stream = %self.name, topic, skipped, ms = t0.elapsed().as_millis() as u64, "resuming the stream after the ticks already in the topic");
+        Ok(skipped)
+    }
+
     /// Creates the topic when missing, then produces until the source is exhausted or
     /// `shutdown` turns true; waits for every sent tick to be acknowledged before returning.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<ProducerSummary, ProducerError> {
@@ -60,6 +96,7 @@ impl ProducerWorker {
         }
         let producer = self.bus.producer(&self.spec.topic).await?;
         let mut source = Source::from_spec(&self.spec.source, self.shard, now_ms() * 1000)?;
+        let resumed = self.resume(&mut source, &topic.name, topic.partitions).await?;
         let pacing = source.pacing();
         tracing::info!(stream = %self.name, topic = %topic.name, partitions = topic.partitions, created = topic.created, ?pacing, shard = ?self.shard, "producer started");
         self.health.set_ready(true);
@@ -71,7 +108,7 @@ impl ProducerWorker {
         let started = Instant::now();
         let mut started_pass = started;
         let mut first_event_us: Option<i64> = None;
-        let mut summary = ProducerSummary::default();
+        let mut summary = ProducerSummary { resumed_after: resumed, ..ProducerSummary::default() };
         let mut generated: u64 = 0;
         let mut in_flight = FuturesUnordered::new();
         let mut ticks: Vec<Tick> = Vec::with_capacity(batch_size);
