@@ -140,9 +140,6 @@ pub async fn up(args: UpArgs) -> Result<()> {
             failed = true;
         }
     }
-    if let Some(b) = embedded {
-        drop(b);
-    }
     tracing::info!("local runner stopped");
     if failed { anyhow::bail!("a worker failed") } else { Ok(()) }
 }

@@ -181,11 +181,17 @@ fn main() -> Result<()> {
                     bail!("{} is not an S3Sink", resource.display())
                 };
                 let store = ticklake_workers::connect::sink_store(&sink.spec, Some(&data_dir.join("s3"))).await?;
-                let s = ticklake_workers::verify::scan(store.as_ref(), &sink.spec.prefix, &sink.spec.dead_letter.prefix).await?;
+                let s =
+                    ticklake_workers::verify::scan(store.as_ref(), &sink.spec.prefix, &sink.spec.dead_letter.prefix)
+                        .await?;
+                let bytes_per_tick = if s.rows > 0 { s.data_bytes as f64 / s.rows as f64 } else { 0.0 };
                 println!(
-                    "{{\"data_objects\":{},\"data_bytes\":{},\"rows\":{},\"distinct\":{},\"duplicates\":{},\"dead_letters\":{},\"claims\":{},\"bytes_per_tick\":{:.2}}}",
-                    s.data_objects, s.data_bytes, s.rows, s.distinct, s.duplicates, s.dead_letters, s.claims,
-                    if s.rows > 0 { s.data_bytes as f64 / s.rows as f64 } else { 0.0 }
+                    "{}",
+                    serde_json::json!({
+                        "data_objects": s.data_objects, "data_bytes": s.data_bytes, "rows": s.rows,
+                        "distinct": s.distinct, "duplicates": s.duplicates, "dead_letters": s.dead_letters,
+                        "claims": s.claims, "bytes_per_tick": (bytes_per_tick * 100.0).round() / 100.0,
+                    })
                 );
                 Ok(())
             }

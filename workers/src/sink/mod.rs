@@ -281,20 +281,8 @@ impl Sink {
             ConsumerEvent::Assigned(ps) => {
                 let hints = consumer.committed(&ps).await?;
                 for (p, hint) in ps.into_iter().zip(hints) {
-                    let resume = claim::recover(self.store.as_ref(), &self.cfg.layout, p, hint).await?;
-                    tracing::info!(sink = %self.cfg.name, partition = p, committed = ?hint, resume = ?resume.next, rebuild = resume.rebuild.is_some(), "partition assigned");
-                    if let Some(c) = &resume.rebuild {
-                        self.metrics.rebuilds.inc();
-                        tracing::warn!(partition = p, first = c.first, last = c.last, "rewriting an incomplete batch");
-                    }
-                    if let Some(next) = resume.next
-                        && Some(next) != hint
-                    {
-                        consumer.seek(p, next).await?;
-                    }
-                    self.drop_part(p);
-                    self.parts
-                        .insert(p, PartState { next: resume.next, buf: Buffer::default(), rebuild: resume.rebuild });
+                    // The consumer starts reading at the committed offset.
+                    self.resume_partition(consumer, p, hint, hint).await?;
                 }
                 self.metrics.assigned_partitions.set(self.parts.len() as i64);
             }
@@ -314,6 +302,32 @@ impl Sink {
             }
             ConsumerEvent::Idle => {}
         }
+        Ok(())
+    }
+
+    /// Follows the claim chain of `p` from `hint` and puts the partition in the state it says:
+    /// where to continue, and which claimed batch to rewrite first. Seeks the consumer unless
+    /// it already reads at that offset (`reading_at`).
+    async fn resume_partition(
+        &mut self,
+        consumer: &mut dyn Consumer,
+        p: i32,
+        hint: Option<i64>,
+        reading_at: Option<i64>,
+    ) -> Result<(), SinkError> {
+        let resume = claim::recover(self.store.as_ref(), &self.cfg.layout, p, hint).await?;
+        tracing::info!(sink = %self.cfg.name, partition = p, hint = ?hint, resume = ?resume.next, rebuild = resume.rebuild.is_some(), "partition resumed from the claim chain");
+        if let Some(c) = &resume.rebuild {
+            self.metrics.rebuilds.inc();
+            tracing::warn!(partition = p, first = c.first, last = c.last, "rewriting an incomplete batch");
+        }
+        if let Some(next) = resume.next
+            && Some(next) != reading_at
+        {
+            consumer.seek(p, next).await?;
+        }
+        self.drop_part(p);
+        self.parts.insert(p, PartState { next: resume.next, buf: Buffer::default(), rebuild: resume.rebuild });
         Ok(())
     }
 
@@ -491,15 +505,8 @@ impl Sink {
             // Another worker claimed these offsets first: follow the chain from its claim.
             self.metrics.claim_conflicts.inc();
             tracing::warn!(partition = p, first, last, "batch already claimed by another worker; following its claim");
-            let resume = claim::recover(self.store.as_ref(), &self.cfg.layout, p, Some(first)).await?;
-            if let Some(next) = resume.next {
-                consumer.seek(p, next).await?;
-            }
-            if let Some(st) = self.parts.get_mut(&p) {
-                st.next = resume.next;
-                st.buf = Buffer::default();
-                st.rebuild = resume.rebuild;
-            }
+            // The consumer has read past `first`: always seek.
+            self.resume_partition(consumer, p, Some(first), None).await?;
             return Ok(());
         }
         let bytes = self.upload(objects).await?;
