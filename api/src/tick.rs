@@ -210,6 +210,31 @@ struct Wire<'a> {
     close_usd: Option<serde_json::Value>,
 }
 
+/// The wire shape of a valid message, typed: the fast path of [`Tick::decode`].
+#[derive(Deserialize)]
+struct Fast<'a> {
+    v: Option<u64>,
+    #[serde(borrow)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    symbol: Option<std::borrow::Cow<'a, str>>,
+    ts_us: Option<i64>,
+    seq: Option<u64>,
+    price: Option<f64>,
+    size: Option<u64>,
+    bid: Option<f64>,
+    bid_size: Option<u64>,
+    ask: Option<f64>,
+    ask_size: Option<u64>,
+    open: Option<f64>,
+    high: Option<f64>,
+    low: Option<f64>,
+    close: Option<f64>,
+    adj_close: Option<f64>,
+    volume: Option<f64>,
+    close_usd: Option<f64>,
+}
+
 fn req<'v>(v: &'v Option<serde_json::Value>, name: &'static str) -> Result<&'v serde_json::Value, RejectReason> {
     match v {
         None | Some(serde_json::Value::Null) => Err(RejectReason::MissingField(name)),
@@ -323,6 +348,11 @@ impl Tick {
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(RejectReason::Malformed("expected a JSON object".into()));
         }
+        // The common case — a valid message — takes a typed parse with no intermediate values;
+        // anything it does not accept is judged by the slow path below, which names the reason.
+        if let Some(t) = Self::decode_valid(bytes) {
+            return Ok(t);
+        }
         let wire: Wire<'_> = match serde_json::from_slice(bytes) {
             Ok(w) => w,
             Err(e) => {
@@ -407,6 +437,46 @@ impl Tick {
             }
         };
         Ok(Tick { symbol: symbol.into_owned(), ts_us, seq, body })
+    }
+
+    /// Decodes a message only if it is entirely valid; `None` for anything else (the caller
+    /// then finds the reason). Same rules as the slow path: a test checks they agree.
+    fn decode_valid(bytes: &[u8]) -> Option<Tick> {
+        let w: Fast<'_> = serde_json::from_slice(bytes).ok()?;
+        if w.v? != FORMAT_VERSION as u64 {
+            return None;
+        }
+        let symbol = w.symbol?;
+        if symbol.is_empty()
+            || symbol.len() > MAX_SYMBOL_LEN
+            || symbol.chars().any(|c| c.is_control() || c == '/' || c == '=')
+        {
+            return None;
+        }
+        let ts_us = w.ts_us.filter(|t| (MIN_TS_US..MAX_TS_US).contains(t))?;
+        let seq = w.seq.filter(|s| *s <= i64::MAX as u64)?;
+        let price = |x: Option<f64>| x.filter(|v| v.is_finite() && *v >= 0.0);
+        let optional = |x: Option<f64>| match x {
+            None => Some(None),
+            Some(v) => price(Some(v)).map(Some),
+        };
+        let body = match w.kind?.as_ref() {
+            "trade" => TickBody::Trade { price: price(w.price)?, size: w.size? },
+            "quote" => {
+                TickBody::Quote { bid: price(w.bid)?, bid_size: w.bid_size?, ask: price(w.ask)?, ask_size: w.ask_size? }
+            }
+            "bar" => TickBody::Bar {
+                open: price(w.open)?,
+                high: price(w.high)?,
+                low: price(w.low)?,
+                close: price(w.close)?,
+                adj_close: optional(w.adj_close)?,
+                volume: price(w.volume)?,
+                close_usd: optional(w.close_usd)?,
+            },
+            _ => return None,
+        };
+        Some(Tick { symbol: symbol.into_owned(), ts_us, seq, body })
     }
 
     /// Encodes as a version-1 message value.
@@ -551,6 +621,31 @@ mod tests {
             code(br#"{"v":1,"kind":"trade","symbol":"A","ts_us":5,"seq":-1,"price":1.5,"size":3}"#),
             "wrong_type"
         );
+    }
+
+    /// The fast path accepts exactly what the slow path accepts, with the same result.
+    #[test]
+    fn fast_and_slow_paths_agree() {
+        let samples: Vec<&[u8]> = vec![
+            br#"{"v":1,"kind":"trade","symbol":"A","ts_us":5,"seq":1,"price":1.5,"size":3}"#,
+            br#"{"v":1,"kind":"trade","symbol":"A","ts_us":5,"seq":1,"price":1,"size":3}"#,
+            br#"{"v":1,"kind":"trade","symbol":"A","ts_us":5,"seq":1,"price":1.5,"size":3.0}"#,
+            br#"{"v":1,"kind":"trade","symbol":"A","ts_us":5,"seq":1,"price":null,"size":3}"#,
+            br#"{"v":1,"kind":"quote","symbol":"A","ts_us":5,"seq":1,"bid":1,"bid_size":1,"ask":2,"ask_size":1}"#,
+            br#"{"v":1,"kind":"bar","symbol":"A","ts_us":5,"seq":1,"open":1,"high":1,"low":1,"close":1,"volume":0}"#,
+            br#"{"v":1,"kind":"bar","symbol":"A","ts_us":5,"seq":1,"open":1,"high":1,"low":1,"close":1,"volume":0,"adj_close":-1}"#,
+            br#"{"v":1,"kind":"bar","symbol":"A","ts_us":5,"seq":1,"open":1,"high":1,"low":1,"close":1,"volume":-1}"#,
+            br#"{"v":1,"kind":"trade","symbol":"A","ts_us":5,"seq":9223372036854775808,"price":1.5,"size":3}"#,
+            br#"{"v":1,"kind":"trade","symbol":"A","symbol":"B","ts_us":5,"seq":1,"price":1.5,"size":3}"#,
+            br#"{"v":1,"kind":"trade","symbol":"BRK.B","ts_us":5,"seq":1,"price":1.5,"size":3}"#,
+            br#"{"v":1.0,"kind":"trade","symbol":"A","ts_us":5,"seq":1,"price":1.5,"size":3}"#,
+            br#"{"v":1,"kind":"trade","symbol":"","ts_us":5,"seq":1,"price":1.5,"size":3}"#,
+        ];
+        for b in samples {
+            let fast = Tick::decode_valid(b);
+            let full = Tick::decode(b, 1 << 20);
+            assert_eq!(fast.as_ref(), full.as_ref().ok(), "{}: full path says {full:?}", String::from_utf8_lossy(b));
+        }
     }
 
     #[test]

@@ -188,7 +188,7 @@ impl Bus for KafkaBus {
             .set("queued.max.messages.kbytes", "262144");
         let consumer: BaseConsumer<GroupContext> = c.create_with_context(GroupContext { state: state.clone() })?;
         consumer.subscribe(&[topic])?;
-        Ok(Box::new(KafkaConsumer { consumer: Arc::new(consumer), topic: topic.to_string(), state }))
+        Ok(Box::new(KafkaConsumer { consumer: Arc::new(consumer), topic: topic.to_string(), state, carry: None }))
     }
 }
 
@@ -305,6 +305,9 @@ struct KafkaConsumer {
     consumer: Arc<BaseConsumer<GroupContext>>,
     topic: String,
     state: Arc<Mutex<GroupState>>,
+    /// A record that arrived in the same librdkafka poll as a rebalance: it belongs after
+    /// that rebalance's events, so it is held back until they have been handed out.
+    carry: Option<Record>,
 }
 
 #[async_trait]
@@ -314,27 +317,39 @@ impl Consumer for KafkaConsumer {
         if let Some(ev) = self.state.lock().expect("group state lock").events.pop_front() {
             return Ok(ev);
         }
+        if let Some(r) = self.carry.take() {
+            return Ok(ConsumerEvent::Records(vec![r]));
+        }
         let consumer = self.consumer.clone();
         let state = self.state.clone();
-        let records = blocking(move || {
+        let (records, carry) = blocking(move || {
             let deadline = Instant::now() + timeout;
             let mut out = Vec::new();
             loop {
                 let wait =
                     if out.is_empty() { deadline.saturating_duration_since(Instant::now()) } else { Duration::ZERO };
-                match consumer.poll(wait) {
-                    Some(Ok(m)) => out.push(Record {
-                        partition: m.partition(),
-                        offset: m.offset(),
-                        timestamp_ms: m.timestamp().to_millis().unwrap_or(0),
-                        key: m.key().map(Bytes::copy_from_slice),
-                        value: Bytes::copy_from_slice(m.payload().unwrap_or(&[])),
-                    }),
-                    Some(Err(e)) => {
-                        if out.is_empty() {
-                            return Err(e.into());
+                // A rebalance callback runs inside this call; the events queue is empty before it
+                // (we stop as soon as it is not), so events seen after it came from this call.
+                let polled = consumer.poll(wait);
+                let rebalanced = !state.lock().expect("group state lock").events.is_empty();
+                match polled {
+                    Some(Ok(m)) => {
+                        let r = Record {
+                            partition: m.partition(),
+                            offset: m.offset(),
+                            timestamp_ms: m.timestamp().to_millis().unwrap_or(0),
+                            key: m.key().map(Bytes::copy_from_slice),
+                            value: Bytes::copy_from_slice(m.payload().unwrap_or(&[])),
+                        };
+                        if rebalanced {
+                            return Ok((out, Some(r)));
                         }
-                        tracing::warn!(error = %e, "kafka consumer error after a partial batch");
+                        out.push(r);
+                    }
+                    Some(Err(e)) => {
+                        // librdkafka reports transient trouble (a broker restarting, a timeout)
+                        // here and recovers by itself; fatal errors surface on every call.
+                        tracing::warn!(error = %e, "kafka consumer error");
                         break;
                     }
                     None => {
@@ -344,17 +359,24 @@ impl Consumer for KafkaConsumer {
                     }
                 }
                 // Stop at a rebalance so records and assignment changes stay in order.
-                if out.len() >= max_records || !state.lock().expect("group state lock").events.is_empty() {
+                if out.len() >= max_records || rebalanced {
                     break;
                 }
             }
-            Ok(out)
+            Ok((out, None))
         })
         .await?;
+        self.carry = carry;
         if !records.is_empty() {
             return Ok(ConsumerEvent::Records(records));
         }
-        Ok(self.state.lock().expect("group state lock").events.pop_front().unwrap_or(ConsumerEvent::Idle))
+        if let Some(ev) = self.state.lock().expect("group state lock").events.pop_front() {
+            return Ok(ev);
+        }
+        Ok(match self.carry.take() {
+            Some(r) => ConsumerEvent::Records(vec![r]),
+            None => ConsumerEvent::Idle,
+        })
     }
 
     async fn seek(&mut self, partition: i32, offset: i64) -> Result<()> {

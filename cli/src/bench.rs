@@ -94,9 +94,9 @@ async fn produce(bus: Arc<dyn Bus>, spec: StockStreamSpec) -> Result<(u64, Durat
     Ok((s.produced, t0.elapsed()))
 }
 
-fn sink_spec(topic: &str, interval_ms: u64) -> Result<S3SinkSpec> {
+fn sink_spec(topic: &str, max_records: u64, interval_ms: u64) -> Result<S3SinkSpec> {
     Ok(serde_yaml::from_str(&format!(
-        "topic: {topic}\nconsumerGroup: {topic}-bench\nbucket: bench\nprefix: ticks\nflush:\n  maxRecords: 2000000\n  intervalMs: {interval_ms}\n"
+        "topic: {topic}\nconsumerGroup: {topic}-bench\nbucket: bench\nprefix: ticks\nflush:\n  maxRecords: {max_records}\n  intervalMs: {interval_ms}\n"
     ))?)
 }
 
@@ -150,7 +150,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             );
             let t = Telemetry::new();
             let (metrics, health) = t.sink("sink/bench");
-            let cfg = SinkConfig::from_spec("bench", &sink_spec(&topic, 2000)?);
+            let cfg = SinkConfig::from_spec("bench", &sink_spec(&topic, 250_000, 1000)?);
             let (tx, rx) = watch::channel(false);
             let records = metrics.records.clone();
             let t0 = Instant::now();
@@ -183,7 +183,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             e.bus.ensure_topic(&topic, 6, 1).await?;
             let t = Telemetry::new();
             let (metrics, health) = t.sink("sink/bench");
-            let cfg = SinkConfig::from_spec("bench", &sink_spec(&topic, 1000)?);
+            let cfg = SinkConfig::from_spec("bench", &sink_spec(&topic, 2_000_000, 1000)?);
             let (tx, rx) = watch::channel(false);
             let m = metrics.clone();
             let h = tokio::spawn(Sink::new(cfg, e.bus.clone(), e.store.clone(), metrics, health).run(rx));

@@ -26,6 +26,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
+use std::borrow::Borrow;
 use std::sync::{Arc, LazyLock};
 use ticklake_api::tick::{Tick, TickBody};
 
@@ -81,7 +82,7 @@ pub fn sort_ticks(ticks: &mut [Tick]) {
 }
 
 /// Encodes sorted ticks as one Parquet file.
-pub fn parquet(ticks: &[Tick]) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+pub fn parquet<T: Borrow<Tick>>(ticks: &[T]) -> Result<Vec<u8>, parquet::errors::ParquetError> {
     let schema = tick_schema();
     let mut out = Vec::with_capacity(ticks.len() * 16 + 4096);
     let mut w = ArrowWriter::try_new(&mut out, schema.clone(), Some(writer_properties()))?;
@@ -92,7 +93,7 @@ pub fn parquet(ticks: &[Tick]) -> Result<Vec<u8>, parquet::errors::ParquetError>
     Ok(out)
 }
 
-fn record_batch(schema: &SchemaRef, ticks: &[Tick]) -> Result<RecordBatch, arrow_schema::ArrowError> {
+fn record_batch<T: Borrow<Tick>>(schema: &SchemaRef, ticks: &[T]) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let n = ticks.len();
     let mut symbol = StringDictionaryBuilder::<Int32Type>::new();
     let mut kind = StringDictionaryBuilder::<Int32Type>::new();
@@ -115,6 +116,7 @@ fn record_batch(schema: &SchemaRef, ticks: &[Tick]) -> Result<RecordBatch, arrow
     const BID_SIZE: usize = 1;
     const ASK_SIZE: usize = 2;
     for t in ticks {
+        let t: &Tick = t.borrow();
         symbol.append_value(&t.symbol);
         kind.append_value(t.body.kind());
         ts.append_value(t.ts_us);
@@ -174,9 +176,10 @@ fn record_batch(schema: &SchemaRef, ticks: &[Tick]) -> Result<RecordBatch, arrow
 }
 
 /// Encodes sorted ticks as JSON lines (version-1 messages).
-pub fn json_lines(ticks: &[Tick]) -> Vec<u8> {
+pub fn json_lines<T: Borrow<Tick>>(ticks: &[T]) -> Vec<u8> {
     let mut out = Vec::with_capacity(ticks.len() * 120);
     for t in ticks {
+        let t: &Tick = t.borrow();
         t.encode_into(&mut out);
         out.push(b'\n');
     }

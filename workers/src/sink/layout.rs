@@ -54,6 +54,14 @@ impl Layout {
         f
     }
 
+    /// Length of one time folder, in microseconds (folders start at UTC midnight or hour).
+    pub fn granularity_us(&self) -> i64 {
+        match self.granularity {
+            TimeGranularity::Hour => 3_600_000_000,
+            TimeGranularity::Day => 86_400_000_000,
+        }
+    }
+
     pub fn extension(&self) -> &'static str {
         match self.format {
             SinkFormat::Parquet => "parquet",

@@ -28,11 +28,11 @@ use claim::{Claim, ClaimError, ClaimedObject};
 use encode::DeadLetter;
 use futures::StreamExt;
 use layout::Layout;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use ticklake_api::crd::{S3SinkSpec, SinkFormat};
-use ticklake_api::tick::Tick;
+use ticklake_api::tick::{RejectReason, Tick};
 use ticklake_bus::{Bus, BusError, Consumer, ConsumerEvent, Record};
 use tokio::sync::watch;
 
@@ -41,6 +41,8 @@ const POLL_MAX_RECORDS: usize = 50_000;
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 /// Uploads in flight per batch.
 const UPLOAD_CONCURRENCY: usize = 8;
+/// Batches written in the background at once (their memory is on top of the buffers').
+const MAX_FLUSHES_IN_FLIGHT: usize = 2;
 /// Estimated memory of one buffered tick beyond its message bytes.
 const TICK_OVERHEAD_BYTES: u64 = 96;
 const LAG_EVERY: Duration = Duration::from_secs(5);
@@ -105,6 +107,8 @@ pub enum SinkError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Claim(#[from] ClaimError),
+    #[error("background write failed: {0}")]
+    Task(String),
     #[error("encoding batch {first}..={last} of partition {partition}: {detail}")]
     Encode { partition: i32, first: i64, last: i64, detail: String },
 }
@@ -141,7 +145,27 @@ struct PartState {
     next: Option<i64>,
     buf: Buffer,
     rebuild: Option<Claim>,
+    /// Id of this partition's batch being written in the background, if any. A partition
+    /// writes one batch at a time, so only the last claim of its chain can be incomplete.
+    flushing: Option<u64>,
 }
+
+/// How a background write of a batch ended.
+enum FlushOutcome {
+    Landed {
+        claim: Claim,
+        bytes: u64,
+        kafka_ts: Vec<i64>,
+        started: Instant,
+    },
+    /// Another worker claimed the batch's first offset first.
+    Lost {
+        first: i64,
+        last: i64,
+    },
+}
+
+type FlushResult = (i32, u64, Result<FlushOutcome, SinkError>);
 
 /// An object ready to upload.
 #[derive(Debug, Clone)]
@@ -161,22 +185,34 @@ pub fn build_objects(
     ticks: Vec<Tick>,
     dead: &[DeadLetter],
 ) -> Result<Vec<PendingObject>, String> {
-    let mut groups: BTreeMap<String, Vec<Tick>> = BTreeMap::new();
-    for t in ticks {
-        let folder = layout.folder(t.ts_us, &t.symbol);
-        groups.entry(folder).or_default().push(t);
-    }
-    let mut out = Vec::with_capacity(groups.len() + 1);
-    for (folder, mut ticks) in groups {
-        encode::sort_ticks(&mut ticks);
+    // One sort puts the batch in folder order and, inside a folder, in the order objects
+    // store rows (symbol, event time, seq). It sorts compact keys — symbols replaced by their
+    // rank among the batch's symbols — instead of moving ticks and comparing strings; each
+    // folder is then a run of the order, its name formatted once.
+    let mut symbols: Vec<&str> = ticks.iter().map(|t| t.symbol.as_str()).collect::<HashSet<_>>().into_iter().collect();
+    symbols.sort_unstable();
+    let rank: HashMap<&str, u32> = symbols.iter().enumerate().map(|(i, s)| (*s, i as u32)).collect();
+    let bucket_us = layout.granularity_us();
+    let mut order: Vec<(i64, u32, i64, u64, u32)> = ticks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.ts_us.div_euclid(bucket_us), rank[t.symbol.as_str()], t.ts_us, t.seq, i as u32))
+        .collect();
+    order.sort_unstable();
+    let same_folder =
+        |a: &(i64, u32, i64, u64, u32), b: &(i64, u32, i64, u64, u32)| a.0 == b.0 && (!layout.by_symbol || a.1 == b.1);
+    let mut out = Vec::new();
+    for run in order.chunk_by(|a, b| same_folder(a, b)) {
+        let rows: Vec<&Tick> = run.iter().map(|k| &ticks[k.4 as usize]).collect();
+        let folder = layout.folder(rows[0].ts_us, &rows[0].symbol);
         let body = match layout.format {
-            SinkFormat::Parquet => encode::parquet(&ticks).map_err(|e| e.to_string())?,
-            SinkFormat::JsonLines => encode::json_lines(&ticks),
+            SinkFormat::Parquet => encode::parquet(&rows).map_err(|e| e.to_string())?,
+            SinkFormat::JsonLines => encode::json_lines(&rows),
         };
         out.push(PendingObject {
             key: layout.data_key(&folder, partition, first, last),
             body: Bytes::from(body),
-            rows: ticks.len() as u64,
+            rows: rows.len() as u64,
         });
     }
     if !dead.is_empty() {
@@ -189,6 +225,99 @@ pub fn build_objects(
     Ok(out)
 }
 
+/// Polled batches at least this large are decoded on two threads.
+const PARALLEL_DECODE_MIN: usize = 4096;
+
+/// Decodes a polled batch, the second half on the blocking pool while this task decodes the
+/// first: JSON decoding is the sink's largest cost after encoding.
+async fn decode_all(rs: &[Record], max_bytes: usize) -> Result<Vec<Result<Tick, RejectReason>>, SinkError> {
+    if rs.len() < PARALLEL_DECODE_MIN {
+        return Ok(rs.iter().map(|r| Tick::decode(&r.value, max_bytes)).collect());
+    }
+    let mid = rs.len() / 2;
+    let second: Vec<Bytes> = rs[mid..].iter().map(|r| r.value.clone()).collect();
+    let other =
+        tokio::task::spawn_blocking(move || second.iter().map(|v| Tick::decode(v, max_bytes)).collect::<Vec<_>>());
+    let mut out: Vec<_> = rs[..mid].iter().map(|r| Tick::decode(&r.value, max_bytes)).collect();
+    out.extend(other.await.map_err(|e| SinkError::Task(e.to_string()))?);
+    Ok(out)
+}
+
+/// Encodes a batch off the async runtime. Returns its objects, ticks, dead letters and the
+/// messages' Kafka timestamps.
+async fn encode(
+    layout: Layout,
+    p: i32,
+    first: i64,
+    last: i64,
+    buf: Buffer,
+) -> Result<(Vec<PendingObject>, u64, u64, Vec<i64>), SinkError> {
+    let records = buf.ticks.len() as u64;
+    let dead = buf.dead.len() as u64;
+    let (ticks, dl, kafka_ts) = (buf.ticks, buf.dead, buf.kafka_ts);
+    let objects = tokio::task::spawn_blocking(move || build_objects(&layout, p, first, last, ticks, &dl))
+        .await
+        .map_err(|e| SinkError::Encode { partition: p, first, last, detail: e.to_string() })?
+        .map_err(|detail| SinkError::Encode { partition: p, first, last, detail })?;
+    Ok((objects, records, dead, kafka_ts))
+}
+
+/// Uploads objects, [`UPLOAD_CONCURRENCY`] at a time; returns the bytes written.
+async fn upload(store: Arc<dyn ObjectStore>, objects: Vec<PendingObject>) -> Result<u64, SinkError> {
+    let mut bytes = 0;
+    let mut results = futures::stream::iter(objects.into_iter().map(|o| {
+        let store = store.clone();
+        async move {
+            let n = o.body.len() as u64;
+            store.put(&o.key, o.body).await.map(|()| n)
+        }
+    }))
+    .buffer_unordered(UPLOAD_CONCURRENCY);
+    while let Some(r) = results.next().await {
+        bytes += r?;
+    }
+    Ok(bytes)
+}
+
+/// Encodes, claims and uploads one batch — the exactly-once write (see [`claim`]).
+#[allow(clippy::too_many_arguments)]
+async fn write_batch(
+    store: Arc<dyn ObjectStore>,
+    layout: Layout,
+    topic: String,
+    writer: String,
+    p: i32,
+    first: i64,
+    last: i64,
+    buf: Buffer,
+) -> Result<FlushOutcome, SinkError> {
+    let started = Instant::now();
+    let key = layout.claim_key(p, first);
+    let (objects, records, dead, kafka_ts) = encode(layout.clone(), p, first, last, buf).await?;
+    let claim = Claim {
+        v: 1,
+        topic,
+        partition: p,
+        first,
+        last,
+        records,
+        dead_letters: dead,
+        writer,
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        layout,
+        objects: objects
+            .iter()
+            .map(|o| ClaimedObject { key: o.key.clone(), rows: o.rows, bytes: o.body.len() as u64 })
+            .collect(),
+    };
+    let body = Bytes::from(serde_json::to_vec_pretty(&claim).expect("serialising a claim cannot fail"));
+    if !store.put_if_absent(&key, body).await? {
+        return Ok(FlushOutcome::Lost { first, last });
+    }
+    let bytes = upload(store, objects).await?;
+    Ok(FlushOutcome::Landed { claim, bytes, kafka_ts, started })
+}
+
 /// A sink worker.
 pub struct Sink {
     cfg: SinkConfig,
@@ -199,6 +328,9 @@ pub struct Sink {
     parts: HashMap<i32, PartState>,
     buffered_bytes: u64,
     summary: SinkSummary,
+    /// Batches being encoded, claimed and uploaded while the sink keeps polling.
+    in_flight: tokio::task::JoinSet<FlushResult>,
+    next_flush_id: u64,
 }
 
 impl Sink {
@@ -219,6 +351,8 @@ impl Sink {
             parts: HashMap::new(),
             buffered_bytes: 0,
             summary: SinkSummary::default(),
+            in_flight: tokio::task::JoinSet::new(),
+            next_flush_id: 0,
         }
     }
 
@@ -248,6 +382,9 @@ impl Sink {
             if let Err(e) = self.flush_due(consumer.as_mut()).await {
                 break Err(e);
             }
+            if let Err(e) = self.reap(consumer.as_mut(), false).await {
+                break Err(e);
+            }
             if last_lag.elapsed() >= LAG_EVERY {
                 last_lag = Instant::now();
                 self.update_lag().await;
@@ -257,15 +394,7 @@ impl Sink {
         let result = match result {
             Ok(()) => {
                 tracing::info!(sink = %self.cfg.name, "shutting down: writing out buffers");
-                let parts: Vec<i32> = self.parts.keys().copied().collect();
-                let mut r = Ok(());
-                for p in parts {
-                    if let Err(e) = self.flush(consumer.as_mut(), p).await {
-                        r = Err(e);
-                        break;
-                    }
-                }
-                r
+                self.drain(consumer.as_mut()).await
             }
             Err(e) => Err(e),
         };
@@ -296,8 +425,9 @@ impl Sink {
                 self.metrics.assigned_partitions.set(self.parts.len() as i64);
             }
             ConsumerEvent::Records(rs) => {
-                for r in rs {
-                    self.accept(consumer, r).await?;
+                let decoded = decode_all(&rs, self.cfg.max_message_bytes).await?;
+                for (r, d) in rs.into_iter().zip(decoded) {
+                    self.accept(consumer, r, d).await?;
                 }
             }
             ConsumerEvent::Idle => {}
@@ -327,7 +457,10 @@ impl Sink {
             consumer.seek(p, next).await?;
         }
         self.drop_part(p);
-        self.parts.insert(p, PartState { next: resume.next, buf: Buffer::default(), rebuild: resume.rebuild });
+        self.parts.insert(
+            p,
+            PartState { next: resume.next, buf: Buffer::default(), rebuild: resume.rebuild, flushing: None },
+        );
         Ok(())
     }
 
@@ -337,7 +470,12 @@ impl Sink {
         }
     }
 
-    async fn accept(&mut self, consumer: &mut dyn Consumer, r: Record) -> Result<(), SinkError> {
+    async fn accept(
+        &mut self,
+        consumer: &mut dyn Consumer,
+        r: Record,
+        decoded: Result<Tick, RejectReason>,
+    ) -> Result<(), SinkError> {
         let Some(st) = self.parts.get_mut(&r.partition) else {
             tracing::debug!(partition = r.partition, offset = r.offset, "record of an unassigned partition dropped");
             return Ok(());
@@ -372,7 +510,7 @@ impl Sink {
         buf.bytes += size;
         buf.kafka_ts.push(r.timestamp_ms);
         self.buffered_bytes += size;
-        match Tick::decode(&r.value, self.cfg.max_message_bytes) {
+        match decoded {
             Ok(t) => buf.ticks.push(t),
             Err(reason) => {
                 self.metrics.dead_letters.get_or_create(&ReasonLabel { reason: reason.code().to_string() }).inc();
@@ -404,6 +542,7 @@ impl Sink {
             .iter()
             .filter(|(_, s)| {
                 s.rebuild.is_none()
+                    && s.flushing.is_none()
                     && s.buf.first.is_some()
                     && (s.buf.len() >= self.cfg.max_records
                         || s.buf.bytes >= self.cfg.max_bytes
@@ -412,19 +551,50 @@ impl Sink {
             .map(|(p, _)| *p)
             .collect();
         for p in due {
-            self.flush(consumer, p).await?;
+            self.start_flush(consumer, p).await?;
         }
         while self.buffered_bytes > self.cfg.memory_limit_bytes {
             let Some(p) = self
                 .parts
                 .iter()
-                .filter(|(_, s)| s.rebuild.is_none() && s.buf.first.is_some())
+                .filter(|(_, s)| s.rebuild.is_none() && s.flushing.is_none() && s.buf.first.is_some())
                 .max_by_key(|(_, s)| s.buf.bytes)
                 .map(|(p, _)| *p)
             else {
-                break;
+                // Every buffer is waiting for its partition's previous batch.
+                if self.in_flight.is_empty() {
+                    break;
+                }
+                self.reap(consumer, true).await?;
+                continue;
             };
-            self.flush(consumer, p).await?;
+            self.start_flush(consumer, p).await?;
+        }
+        Ok(())
+    }
+
+    /// Handles finished background writes: all that are done, or (with `wait`) at least one.
+    async fn reap(&mut self, consumer: &mut dyn Consumer, wait: bool) -> Result<(), SinkError> {
+        if wait && let Some(r) = self.in_flight.join_next().await {
+            self.finish_flush(consumer, r).await?;
+        }
+        while let Some(r) = self.in_flight.try_join_next() {
+            self.finish_flush(consumer, r).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for every background write, then writes out every buffer (shutdown).
+    async fn drain(&mut self, consumer: &mut dyn Consumer) -> Result<(), SinkError> {
+        while !self.in_flight.is_empty() {
+            self.reap(consumer, true).await?;
+        }
+        let parts: Vec<i32> = self.parts.keys().copied().collect();
+        for p in parts {
+            self.start_flush(consumer, p).await?;
+        }
+        while !self.in_flight.is_empty() {
+            self.reap(consumer, true).await?;
         }
         Ok(())
     }
@@ -437,80 +607,65 @@ impl Sink {
         Some((first, buf.last, buf))
     }
 
-    async fn encode(
-        &self,
-        layout: &Layout,
-        p: i32,
-        first: i64,
-        last: i64,
-        buf: Buffer,
-    ) -> Result<(Vec<PendingObject>, u64, u64, Vec<i64>), SinkError> {
-        let layout = layout.clone();
-        let records = buf.ticks.len() as u64;
-        let dead = buf.dead.len() as u64;
-        let kafka_ts = buf.kafka_ts;
-        let (ticks, dl) = (buf.ticks, buf.dead);
-        let objects = tokio::task::spawn_blocking(move || build_objects(&layout, p, first, last, ticks, &dl))
-            .await
-            .map_err(|e| SinkError::Encode { partition: p, first, last, detail: e.to_string() })?
-            .map_err(|detail| SinkError::Encode { partition: p, first, last, detail })?;
-        Ok((objects, records, dead, kafka_ts))
-    }
-
-    async fn upload(&self, objects: Vec<PendingObject>) -> Result<u64, SinkError> {
-        let store = self.store.clone();
-        let mut bytes = 0;
-        let mut results = futures::stream::iter(objects.into_iter().map(|o| {
-            let store = store.clone();
-            async move {
-                let n = o.body.len() as u64;
-                store.put(&o.key, o.body).await.map(|()| n)
-            }
-        }))
-        .buffer_unordered(UPLOAD_CONCURRENCY);
-        while let Some(r) = results.next().await {
-            bytes += r?;
-        }
-        Ok(bytes)
-    }
-
-    /// Writes out partition `p`'s buffer as a new claimed batch.
-    async fn flush(&mut self, consumer: &mut dyn Consumer, p: i32) -> Result<(), SinkError> {
-        if self.parts.get(&p).is_some_and(|s| s.rebuild.is_some()) {
+    /// Starts writing out partition `p`'s buffer as a new claimed batch in the background
+    /// (waiting first for a slot when [`MAX_FLUSHES_IN_FLIGHT`] are running).
+    async fn start_flush(&mut self, consumer: &mut dyn Consumer, p: i32) -> Result<(), SinkError> {
+        if self.parts.get(&p).is_none_or(|s| s.rebuild.is_some() || s.flushing.is_some()) {
             return Ok(()); // an incomplete rewrite is redone by the next owner
         }
-        let Some((first, last, buf)) = self.take(p) else { return Ok(()) };
-        let started = Instant::now();
-        let layout = self.cfg.layout.clone();
-        let (objects, records, dead, kafka_ts) = self.encode(&layout, p, first, last, buf).await?;
-        let claim = Claim {
-            v: 1,
-            topic: self.cfg.topic.clone(),
-            partition: p,
-            first,
-            last,
-            records,
-            dead_letters: dead,
-            writer: self.cfg.writer.clone(),
-            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            layout,
-            objects: objects
-                .iter()
-                .map(|o| ClaimedObject { key: o.key.clone(), rows: o.rows, bytes: o.body.len() as u64 })
-                .collect(),
-        };
-        let key = self.cfg.layout.claim_key(p, first);
-        let body = Bytes::from(serde_json::to_vec_pretty(&claim).expect("serialising a claim cannot fail"));
-        if !self.store.put_if_absent(&key, body).await? {
-            // Another worker claimed these offsets first: follow the chain from its claim.
-            self.metrics.claim_conflicts.inc();
-            tracing::warn!(partition = p, first, last, "batch already claimed by another worker; following its claim");
-            // The consumer has read past `first`: always seek.
-            self.resume_partition(consumer, p, Some(first), None).await?;
+        while self.in_flight.len() >= MAX_FLUSHES_IN_FLIGHT {
+            self.reap(consumer, true).await?;
+        }
+        // Reaping may have resumed the partition from another worker's claim.
+        if self.parts.get(&p).is_none_or(|s| s.rebuild.is_some() || s.flushing.is_some()) {
             return Ok(());
         }
-        let bytes = self.upload(objects).await?;
-        self.landed(consumer, p, &claim, bytes, &kafka_ts, started).await;
+        let Some((first, last, buf)) = self.take(p) else { return Ok(()) };
+        let id = self.next_flush_id;
+        self.next_flush_id += 1;
+        if let Some(st) = self.parts.get_mut(&p) {
+            st.flushing = Some(id);
+        }
+        let (store, layout, topic, writer) =
+            (self.store.clone(), self.cfg.layout.clone(), self.cfg.topic.clone(), self.cfg.writer.clone());
+        self.in_flight.spawn(async move {
+            let r = write_batch(store, layout, topic, writer, p, first, last, buf).await;
+            (p, id, r)
+        });
+        Ok(())
+    }
+
+    async fn finish_flush(
+        &mut self,
+        consumer: &mut dyn Consumer,
+        joined: Result<FlushResult, tokio::task::JoinError>,
+    ) -> Result<(), SinkError> {
+        let (p, id, outcome) = joined.map_err(|e| SinkError::Task(e.to_string()))?;
+        let current = match self.parts.get_mut(&p) {
+            Some(st) if st.flushing == Some(id) => {
+                st.flushing = None;
+                true
+            }
+            _ => false, // revoked, or resumed since: the chain decides, not this write
+        };
+        match outcome? {
+            FlushOutcome::Landed { claim, bytes, kafka_ts, started } => {
+                self.landed(consumer, p, &claim, bytes, &kafka_ts, started, current).await;
+            }
+            FlushOutcome::Lost { first, last } => {
+                self.metrics.claim_conflicts.inc();
+                tracing::warn!(
+                    partition = p,
+                    first,
+                    last,
+                    "batch already claimed by another worker; following its claim"
+                );
+                if current {
+                    // The consumer has read past `first`: always seek.
+                    self.resume_partition(consumer, p, Some(first), None).await?;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -521,7 +676,7 @@ impl Sink {
         let buf = std::mem::take(&mut st.buf);
         self.buffered_bytes -= buf.bytes;
         let started = Instant::now();
-        let (objects, _, _, kafka_ts) = self.encode(&c.layout, p, c.first, c.last, buf).await?;
+        let (objects, _, _, kafka_ts) = encode(c.layout.clone(), p, c.first, c.last, buf).await?;
         let want: std::collections::BTreeSet<&str> = c.objects.iter().map(|o| o.key.as_str()).collect();
         let got: std::collections::BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
         if want != got {
@@ -534,8 +689,8 @@ impl Sink {
                 "rewritten batch differs from its claim (records lost to retention?)"
             );
         }
-        let bytes = self.upload(objects).await?;
-        self.landed(consumer, p, &c, bytes, &kafka_ts, started).await;
+        let bytes = upload(self.store.clone(), objects).await?;
+        self.landed(consumer, p, &c, bytes, &kafka_ts, started, true).await;
         Ok(())
     }
 
@@ -547,6 +702,7 @@ impl Sink {
         bytes: u64,
         kafka_ts: &[i64],
         started: Instant,
+        commit: bool,
     ) {
         let now = now_ms();
         for ts in kafka_ts {
@@ -566,7 +722,7 @@ impl Sink {
             last_object = %c.objects.first().map(|o| o.key.as_str()).unwrap_or(""), "batch landed"
         );
         // The commit is only a hint for recovery: a failure here costs a longer chain walk.
-        if let Err(e) = consumer.commit(&[(p, c.last + 1)]).await {
+        if commit && let Err(e) = consumer.commit(&[(p, c.last + 1)]).await {
             tracing::warn!(partition = p, error = %e, "committing the offset failed (recovery follows the claim chain)");
         }
     }
