@@ -65,6 +65,73 @@ pub struct ReasonLabel {
     pub reason: String,
 }
 
+/// Latencies in milliseconds with fixed resolution — 1 ms to 1 s, 10 ms to 10 s, 100 ms to
+/// 120 s, and one overflow bucket — for quantiles that Prometheus' coarse buckets cannot give
+/// (the freshness benchmark reads p50/p99 from it).
+#[derive(Debug)]
+pub struct LatencyRecorder {
+    buckets: Vec<std::sync::atomic::AtomicU64>,
+}
+
+impl Default for LatencyRecorder {
+    fn default() -> Self {
+        LatencyRecorder { buckets: (0..Self::BUCKETS).map(|_| std::sync::atomic::AtomicU64::new(0)).collect() }
+    }
+}
+
+impl LatencyRecorder {
+    const BUCKETS: usize = 1000 + 900 + 1100 + 1;
+
+    fn bucket(ms: i64) -> usize {
+        let ms = ms.max(0) as usize;
+        if ms < 1000 {
+            ms
+        } else if ms < 10_000 {
+            1000 + (ms - 1000) / 10
+        } else if ms < 120_000 {
+            1900 + (ms - 10_000) / 100
+        } else {
+            Self::BUCKETS - 1
+        }
+    }
+
+    /// Upper bound of a bucket, in milliseconds.
+    fn upper_ms(b: usize) -> u64 {
+        match b {
+            0..1000 => b as u64 + 1,
+            1000..1900 => 1000 + (b as u64 - 999) * 10,
+            1900..3000 => 10_000 + (b as u64 - 1899) * 100,
+            _ => u64::MAX,
+        }
+    }
+
+    pub fn record(&self, ms: i64) {
+        self.buckets[Self::bucket(ms)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
+    }
+
+    /// The smallest bucket bound (ms) under which at least `q` of the samples lie.
+    pub fn quantile_ms(&self, q: f64) -> Option<u64> {
+        assert!((0.0..=1.0).contains(&q), "a quantile is within 0..=1");
+        let total = self.count();
+        if total == 0 {
+            return None;
+        }
+        let want = (q * total as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, b) in self.buckets.iter().enumerate() {
+            seen += b.load(Ordering::Relaxed);
+            if seen >= want {
+                return Some(Self::upper_ms(i));
+            }
+        }
+        None
+    }
+}
+
 /// Metrics of one sink worker.
 #[derive(Clone)]
 pub struct SinkMetrics {
@@ -77,6 +144,8 @@ pub struct SinkMetrics {
     pub flush_seconds: Histogram,
     /// Seconds from a message's Kafka timestamp to its object being visible.
     pub freshness_seconds: Histogram,
+    /// The same samples at millisecond resolution, for quantiles.
+    pub freshness: Arc<LatencyRecorder>,
     /// Messages in assigned partitions not yet landed.
     pub lag: Gauge,
     /// Batches found claimed but incomplete after a crash, and rewritten.
@@ -117,7 +186,10 @@ impl Telemetry {
             objects: Counter::default(),
             bytes: Counter::default(),
             flush_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
-            freshness_seconds: Histogram::new(exponential_buckets(0.05, 1.6, 18)),
+            freshness_seconds: Histogram::new(
+                [0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0].into_iter(),
+            ),
+            freshness: Arc::new(LatencyRecorder::default()),
             lag: Gauge::default(),
             rebuilds: Counter::default(),
             claim_conflicts: Counter::default(),
@@ -213,5 +285,32 @@ impl Telemetry {
             )
             .with_state(self);
         axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LatencyRecorder;
+
+    #[test]
+    fn latency_quantiles_have_the_documented_resolution() {
+        let r = LatencyRecorder::default();
+        assert_eq!(r.quantile_ms(0.5), None);
+        for ms in 1..=1000 {
+            r.record(ms);
+        }
+        assert_eq!(r.quantile_ms(0.5), Some(501));
+        assert_eq!(r.quantile_ms(0.99), Some(991));
+        r.record(1_234);
+        r.record(45_678);
+        r.record(10_000_000);
+        assert_eq!(r.count(), 1003);
+        assert_eq!(r.quantile_ms(1.0), Some(u64::MAX));
+        let one = LatencyRecorder::default();
+        one.record(1_234);
+        assert_eq!(one.quantile_ms(0.5), Some(1_240));
+        let two = LatencyRecorder::default();
+        two.record(45_678);
+        assert_eq!(two.quantile_ms(0.5), Some(45_700));
     }
 }

@@ -9,7 +9,10 @@
 //! * One buffer per assigned Kafka partition; a buffer is written out when it holds
 //!   `flush.maxRecords` ticks or `flush.maxBytes` bytes, or its oldest tick waited
 //!   `flush.intervalMs`, or the sink's memory limit is reached (then the largest buffer goes
-//!   first). While a batch is written the sink does not poll: that is its backpressure.
+//!   first). Batches are encoded, claimed and uploaded in the background while the sink keeps
+//!   polling — at most two at once, and one per partition at a time (so a partition's claim
+//!   chain only ever has its last link incomplete); when both slots are busy the sink waits,
+//!   which is its backpressure. Polled messages are decoded on two threads.
 //! * Exactly once: see [`claim`]. In short — a batch's objects have deterministic names, a
 //!   create-if-absent claim decides who writes each batch, and recovery on assignment rewrites
 //!   a claimed batch whose upload was cut short.
@@ -706,7 +709,9 @@ impl Sink {
     ) {
         let now = now_ms();
         for ts in kafka_ts {
-            self.metrics.freshness_seconds.observe((now - ts).max(0) as f64 / 1000.0);
+            let ms = (now - ts).max(0);
+            self.metrics.freshness_seconds.observe(ms as f64 / 1000.0);
+            self.metrics.freshness.record(ms);
         }
         self.metrics.records.inc_by(c.records);
         self.metrics.objects.inc_by(c.objects.len() as u64);
