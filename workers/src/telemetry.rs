@@ -6,7 +6,9 @@
 //!   them all;
 //! * `GET /healthz` — liveness: 200 while every worker's loop has ticked within
 //!   [`STALL_AFTER`]; a stuck loop turns it 503 so Kubernetes restarts the pod;
-//! * `GET /readyz` — readiness: 200 once every worker is connected and working.
+//! * `GET /readyz` — readiness: 200 once every worker is connected and working;
+//! * `GET /status` — the [`StatusReport`] the operator reads for a resource's `status`: totals,
+//!   messages per second over the last minute, consumer lag, the last object written.
 
 use axum::Router;
 use axum::extract::State;
@@ -18,9 +20,16 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use ticklake_api::report::{StatusReport, WorkerKind, WorkerReport};
+
+/// Messages per second are averaged over this window.
+pub const RATE_WINDOW: Duration = Duration::from_secs(60);
+/// How often the rate window takes a sample of each worker's total.
+const RATE_SAMPLE_EVERY: Duration = Duration::from_secs(5);
 
 /// A worker whose loop has not ticked for this long is reported dead.
 pub const STALL_AFTER: Duration = Duration::from_secs(120);
@@ -58,6 +67,48 @@ pub fn now_ms() -> i64 {
 pub struct Telemetry {
     registry: Mutex<Registry>,
     workers: Mutex<Vec<Arc<Health>>>,
+    reports: Mutex<Vec<ReportSource>>,
+}
+
+/// What `/status` reads for one worker.
+struct ReportSource {
+    health: Arc<Health>,
+    kind: WorkerKind,
+    total: Counter,
+    rate: RateWindow,
+    sink: Option<SinkMetrics>,
+}
+
+/// Samples of a monotonic total over [`RATE_WINDOW`], for a rate per second.
+#[derive(Debug, Default)]
+pub struct RateWindow {
+    samples: VecDeque<(i64, u64)>,
+}
+
+impl RateWindow {
+    /// Bound on samples kept, whatever the sampling frequency.
+    const MAX_SAMPLES: usize = 256;
+
+    /// Records `total` at `now_ms`; keeps one sample at or before the window's start as base.
+    pub fn sample(&mut self, now_ms: i64, total: u64) {
+        if self.samples.back().is_some_and(|&(t, _)| t >= now_ms) {
+            // Same millisecond (or a clock step back): replace, never reorder.
+            self.samples.pop_back();
+        }
+        self.samples.push_back((now_ms, total));
+        let start = now_ms - RATE_WINDOW.as_millis() as i64;
+        while self.samples.len() > 2 && (self.samples[1].0 <= start || self.samples.len() > Self::MAX_SAMPLES) {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Per second between the oldest and newest sample; 0 with fewer than two.
+    pub fn per_second(&self) -> f64 {
+        match (self.samples.front(), self.samples.back()) {
+            (Some(&(t0, v0)), Some(&(t1, v1))) if t1 > t0 => v1.saturating_sub(v0) as f64 * 1000.0 / (t1 - t0) as f64,
+            _ => 0.0,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -153,6 +204,17 @@ pub struct SinkMetrics {
     /// Claims lost to another worker (a rebalance race).
     pub claim_conflicts: Counter,
     pub assigned_partitions: Gauge,
+    /// All dead letters, whatever the reason.
+    pub dead_letters_total: Counter,
+    /// Key of the last data object written and when (ms since the epoch).
+    pub last_object: Arc<Mutex<Option<(String, i64)>>>,
+}
+
+impl SinkMetrics {
+    /// Records a data object just written.
+    pub fn object_written(&self, key: &str) {
+        *self.last_object.lock().expect("last object lock") = Some((key.to_string(), now_ms()));
+    }
 }
 
 /// Metrics of one producer worker.
@@ -194,6 +256,8 @@ impl Telemetry {
             rebuilds: Counter::default(),
             claim_conflicts: Counter::default(),
             assigned_partitions: Gauge::default(),
+            dead_letters_total: Counter::default(),
+            last_object: Arc::default(),
         };
         for code in ticklake_api::tick::RejectReason::CODES {
             drop(m.dead_letters.get_or_create(&ReasonLabel { reason: code.to_string() }));
@@ -219,7 +283,15 @@ impl Telemetry {
         );
         r.register("ticklake_sink_assigned_partitions", "Kafka partitions assigned", m.assigned_partitions.clone());
         drop(reg);
-        (m, self.health(worker))
+        let health = self.health(worker);
+        self.reports.lock().expect("telemetry lock").push(ReportSource {
+            health: health.clone(),
+            kind: WorkerKind::Sink,
+            total: m.records.clone(),
+            rate: RateWindow::default(),
+            sink: Some(m.clone()),
+        });
+        (m, health)
     }
 
     /// Registers a producer's metrics under `worker`.
@@ -235,7 +307,15 @@ impl Telemetry {
         r.register("ticklake_producer_bad_rows", "Replay rows skipped as invalid", m.bad_rows.clone());
         r.register("ticklake_producer_batch_seconds", "Time to produce one batch", m.batch_seconds.clone());
         drop(reg);
-        (m, self.health(worker))
+        let health = self.health(worker);
+        self.reports.lock().expect("telemetry lock").push(ReportSource {
+            health: health.clone(),
+            kind: WorkerKind::Producer,
+            total: m.produced.clone(),
+            rate: RateWindow::default(),
+            sink: None,
+        });
+        (m, health)
     }
 
     /// The Prometheus text exposition of every registered metric.
@@ -245,6 +325,39 @@ impl Telemetry {
         // Encoding into a String cannot fail.
         prometheus_client::encoding::text::encode(&mut out, &reg).expect("encoding metrics to a string");
         out
+    }
+
+    /// Takes a sample of every worker's total for its rate.
+    pub fn sample_rates(&self) {
+        let now = now_ms();
+        for r in self.reports.lock().expect("telemetry lock").iter_mut() {
+            r.rate.sample(now, r.total.get());
+        }
+    }
+
+    /// The live figures of every worker (takes a rate sample first).
+    pub fn report(&self) -> StatusReport {
+        self.sample_rates();
+        let reports = self.reports.lock().expect("telemetry lock");
+        let workers = reports
+            .iter()
+            .map(|r| {
+                let last = r.sink.as_ref().and_then(|s| s.last_object.lock().expect("last object lock").clone());
+                WorkerReport {
+                    worker: r.health.name.clone(),
+                    kind: r.kind,
+                    ready: r.health.is_ready(),
+                    total: r.total.get(),
+                    messages_per_second: (r.rate.per_second() * 1000.0).round() / 1000.0,
+                    consumer_lag: r.sink.as_ref().map(|s| s.lag.get()),
+                    dead_letters: r.sink.as_ref().map(|s| s.dead_letters_total.get()),
+                    objects: r.sink.as_ref().map(|s| s.objects.get()),
+                    last_object_time_ms: last.as_ref().map(|l| l.1),
+                    last_object_key: last.map(|l| l.0),
+                }
+            })
+            .collect();
+        StatusReport { workers }
     }
 
     /// `(ready, live, detail)` over all workers.
@@ -261,7 +374,8 @@ impl Telemetry {
         (ready, live, detail)
     }
 
-    /// Serves `/metrics`, `/healthz` and `/readyz` on `addr` until `shutdown` resolves.
+    /// Serves `/metrics`, `/healthz`, `/readyz` and `/status` on `addr` until `shutdown`
+    /// resolves; samples the rates every few seconds meanwhile.
     pub async fn serve(
         self: Arc<Self>,
         listener: tokio::net::TcpListener,
@@ -283,14 +397,77 @@ impl Telemetry {
                     (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, detail)
                 }),
             )
-            .with_state(self);
-        axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+            .route(
+                "/status",
+                get(|State(t): State<Arc<Telemetry>>| async move {
+                    let body = serde_json::to_string(&t.report()).unwrap_or_else(|_| "{}".to_string());
+                    ([(axum::http::header::CONTENT_TYPE, "application/json")], body)
+                }),
+            )
+            .with_state(self.clone());
+        let sampler = {
+            let t = Arc::downgrade(&self);
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(RATE_SAMPLE_EVERY);
+                loop {
+                    every.tick().await;
+                    let Some(t) = t.upgrade() else { break };
+                    t.sample_rates();
+                }
+            })
+        };
+        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+        sampler.abort();
+        served
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::LatencyRecorder;
+    use super::{LatencyRecorder, RATE_WINDOW, RateWindow, Telemetry};
+
+    #[test]
+    fn rate_is_over_the_last_minute() {
+        let mut r = RateWindow::default();
+        assert_eq!(r.per_second(), 0.0);
+        r.sample(0, 0);
+        assert_eq!(r.per_second(), 0.0);
+        r.sample(10_000, 1_000);
+        assert_eq!(r.per_second(), 100.0);
+        // A fast minute, then a slow one: the old samples leave the window.
+        for s in 2..=20u64 {
+            r.sample(s as i64 * 10_000, 1_000 * s.min(8) + 10 * s.saturating_sub(8));
+        }
+        let window = RATE_WINDOW.as_millis() as f64 / 1000.0;
+        assert!((r.per_second() - 10.0 * 6.0 / window).abs() < 1e-9, "{}", r.per_second());
+        assert!(r.samples.len() <= 8);
+        // Same millisecond twice: replaced, not divided by zero.
+        r.sample(200_000, 10_000);
+        assert!(r.per_second().is_finite());
+    }
+
+    #[test]
+    fn status_report_has_the_sink_figures() {
+        let t = Telemetry::new();
+        let (sink, health) = t.sink("sink/s");
+        let (prod, _) = t.producer("producer/p");
+        health.set_ready(true);
+        sink.records.inc_by(40);
+        sink.lag.set(7);
+        sink.dead_letters_total.inc();
+        sink.objects.inc_by(2);
+        sink.object_written("ticks/year=2026/a.parquet");
+        prod.produced.inc_by(5);
+        let r = t.report();
+        assert_eq!(r.workers.len(), 2);
+        let s = &r.workers[0];
+        assert_eq!((s.worker.as_str(), s.ready, s.total), ("sink/s", true, 40));
+        assert_eq!((s.consumer_lag, s.dead_letters, s.objects), (Some(7), Some(1), Some(2)));
+        assert_eq!(s.last_object_key.as_deref(), Some("ticks/year=2026/a.parquet"));
+        assert!(s.last_object_time_ms.is_some());
+        let p = &r.workers[1];
+        assert_eq!((p.worker.as_str(), p.ready, p.total, p.consumer_lag), ("producer/p", false, 5, None));
+    }
 
     #[test]
     fn latency_quantiles_have_the_documented_resolution() {

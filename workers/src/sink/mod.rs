@@ -517,6 +517,7 @@ impl Sink {
             Ok(t) => buf.ticks.push(t),
             Err(reason) => {
                 self.metrics.dead_letters.get_or_create(&ReasonLabel { reason: reason.code().to_string() }).inc();
+                self.metrics.dead_letters_total.inc();
                 buf.dead.push(DeadLetter {
                     topic: self.cfg.topic.clone(),
                     partition: r.partition,
@@ -717,6 +718,10 @@ impl Sink {
         self.metrics.objects.inc_by(c.objects.len() as u64);
         self.metrics.bytes.inc_by(bytes);
         self.metrics.flush_seconds.observe(started.elapsed().as_secs_f64());
+        let dead_letter_folder = format!("{}/", self.cfg.layout.dead_letter_prefix);
+        if let Some(o) = c.objects.iter().rev().find(|o| !o.key.contains(&dead_letter_folder)) {
+            self.metrics.object_written(&o.key);
+        }
         self.summary.records += c.records;
         self.summary.dead_letters += c.dead_letters;
         self.summary.objects += c.objects.len() as u64;
