@@ -1,0 +1,1 @@
+//! ticklake operator (in progress).
