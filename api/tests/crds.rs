@@ -776,7 +776,7 @@ fn examples_are_what_the_docs_promise() {
     assert_eq!(alert.spec.watch.sink_ref.as_deref(), Some("ticks-lake"));
     assert_eq!(
         alert.spec.endpoints,
-        [EndpointSpec { protocol: Protocol::Email, address: "alerts@example.com".into() }]
+        [EndpointSpec { protocol: Protocol::Email, address: "alerts@example.com".into(), signing_secret_ref: None }]
     );
     assert_eq!(alert.spec.digest_interval_seconds, 300);
 
@@ -819,8 +819,8 @@ fn deny_unknown_fields_makes_typos_fail() {
 
 #[test]
 fn cel_rules_are_in_the_generated_schemas() {
-    let expected: [(&str, &str, &str); 21] = [
-        ("StockStream", "", "self.metadata.name.size() <= 63"),
+    let expected: [(&str, &str, &str); 23] = [
+        ("StockStream", "", "self.metadata.name.size() <= 43"),
         ("StockStream", "spec.source", "has(self.simulator) != has(self.replay)"),
         ("StockStream", "spec.kafka", "has(self.saslMechanism) == self.securityProtocol.startsWith('SASL_')"),
         ("StockStream", "spec.kafka", "!self.securityProtocol.startsWith('SASL_') || has(self.secretRef)"),
@@ -852,6 +852,12 @@ fn cel_rules_are_in_the_generated_schemas() {
             "spec.endpoints[*]",
             "self.protocol != 'sqs' || self.address.matches('^arn:aws(-[a-z]+)*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+([.]fifo)?$')",
         ),
+        (
+            "AlertSubscription",
+            "spec.endpoints[*]",
+            "!(self.protocol in ['webhook', 'slack', 'discord']) || self.address.matches('^https?://[^/ ]+(/[^ ]*)?$')",
+        ),
+        ("AlertSubscription", "spec.endpoints[*]", "!has(self.signingSecretRef) || self.protocol in ['webhook', 'https']"),
         ("AlertSubscription", "spec.filterPolicy", "self.trim().startsWith('{') && self.trim().endsWith('}')"),
     ];
     for (kind, path, rule) in expected {
@@ -975,9 +981,9 @@ fn stockstream_rules() {
     // topic and name
     assert_refused("topic ..", &patched(&ss, json!({"spec": {"topic": ".."}})), "not valid Kafka topic names");
     assert_refused("topic with a slash", &patched(&ss, json!({"spec": {"topic": "a/b"}})), "does not match");
-    let long = "x".repeat(64);
-    assert_refused("64-character name", &patched(&ss, json!({"metadata": {"name": long}})), "at most 63 characters");
-    assert_admitted("63-character name", &patched(&ss, json!({"metadata": {"name": "x".repeat(63)}})));
+    let long = "x".repeat(44);
+    assert_refused("44-character name", &patched(&ss, json!({"metadata": {"name": long}})), "at most 43 characters");
+    assert_admitted("43-character name", &patched(&ss, json!({"metadata": {"name": "x".repeat(43)}})));
 
     // partitions only grow
     let grown = patched(&ss, json!({"spec": {"partitions": 12}}));
@@ -1179,6 +1185,29 @@ fn alertsubscription_rules() {
         "must be an SQS queue ARN",
     );
     assert_refused("unknown protocol", &endpoint("sms", "+15555550100"), "is not one of");
+    // ticklake's own notifier: webhooks (http allowed: receivers inside a cluster), Slack, Discord.
+    assert_admitted("webhook over http", &endpoint("webhook", "http://receiver.default.svc:8080/hook"));
+    assert_admitted("webhook over https", &endpoint("webhook", "https://hooks.example.com/ticklake?x=1"));
+    assert_admitted("slack", &endpoint("slack", "https://hooks.slack.com/services/T0/B0/XXXX"));
+    assert_admitted("discord", &endpoint("discord", "https://discord.com/api/webhooks/1/abc"));
+    assert_refused("webhook without scheme", &endpoint("webhook", "receiver:8080/hook"), "must be an http:// or https:// URL");
+    assert_refused("slack with a space", &endpoint("slack", "https://hooks.slack.com/a b"), "must be an http:// or https:// URL");
+    assert_refused("discord ftp", &endpoint("discord", "ftp://discord.com/x"), "must be an http:// or https:// URL");
+    let signed = |protocol: &str, address: &str| {
+        with(json!({"endpoints": [{"protocol": protocol, "address": address, "signingSecretRef": {"name": "hook-key", "key": "hmac"}}]}))
+    };
+    assert_admitted("signed webhook", &signed("webhook", "http://receiver:8080/hook"));
+    assert_admitted("signed https", &signed("https", "https://hooks.example.com/t"));
+    assert_refused("signed email", &signed("email", "ops@example.com"), "signingSecretRef is for webhook and https endpoints only");
+    assert_refused("signed slack", &signed("slack", "https://hooks.slack.com/x"), "signingSecretRef is for webhook and https endpoints only");
+    assert_refused(
+        "secret key with a slash",
+        &with(json!({"endpoints": [{"protocol": "webhook", "address": "http://r/h", "signingSecretRef": {"name": "k", "key": "a/b"}}]})),
+        "does not match",
+    );
+    assert_admitted("rate limit", &with(json!({"rateLimitPerMinute": 60})));
+    assert_refused("rate limit 0", &with(json!({"rateLimitPerMinute": 0})), "below");
+    assert_refused("rate limit too high", &with(json!({"rateLimitPerMinute": 6001})), "above");
     assert_refused("no endpoints", &with(json!({"endpoints": []})), "fewer than 1 items");
     assert_refused(
         "the same endpoint twice",

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
     shortname = "tlalert",
     category = "ticklake",
     derive = "PartialEq",
-    doc = "Subscribers told (through Amazon SNS, or ticklake's own notifier) when new data lands in S3: by email, HTTPS or SQS, one message per object or a digest.",
+    doc = "Subscribers told (through Amazon SNS, or ticklake's own notifier) when new data lands in S3: by email, HTTPS, SQS, webhook, Slack or Discord, one message per object or a digest.",
     validation = Rule::new("self.metadata.name.size() <= 63")
         .message("the name must be at most 63 characters: it becomes a label value")
         .reason(Reason::FieldValueInvalid),
@@ -50,6 +50,11 @@ pub struct AlertSubscriptionSpec {
     #[serde(default = "default_digest")]
     #[schemars(range(min = 0, max = 86400))]
     pub digest_interval_seconds: u32,
+    /// Messages per minute at most, per endpoint (ticklake's own notifier; SNS has its own
+    /// limits). Messages over the limit wait; none is dropped. Absent: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 6000))]
+    pub rate_limit_per_minute: Option<u32>,
 }
 
 fn default_digest() -> u32 {
@@ -94,18 +99,46 @@ pub struct WatchSpec {
         .field_path(".address"),
     validation = Rule::new("self.protocol != 'sqs' || self.address.matches('^arn:aws(-[a-z]+)*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+([.]fifo)?$')")
         .message("an sqs endpoint's address must be an SQS queue ARN, e.g. arn:aws:sqs:eu-west-1:123456789012:ticklake-alerts")
-        .field_path(".address")
+        .field_path(".address"),
+    validation = Rule::new("!(self.protocol in ['webhook', 'slack', 'discord']) || self.address.matches('^https?://[^/ ]+(/[^ ]*)?$')")
+        .message("a webhook, slack or discord endpoint's address must be an http:// or https:// URL")
+        .field_path(".address"),
+    validation = Rule::new("!has(self.signingSecretRef) || self.protocol in ['webhook', 'https']")
+        .message("signingSecretRef is for webhook and https endpoints only")
+        .field_path(".signingSecretRef")
 )]
 pub struct EndpointSpec {
-    /// How the subscriber is told: `email`, `email-json`, `https` or `sqs`.
+    /// How the subscriber is told: `email`, `email-json`, `https` or `sqs` (SNS and
+    /// ticklake's notifier; `sqs` only through SNS), or `webhook`, `slack`, `discord`
+    /// (ticklake's notifier only).
     pub protocol: Protocol,
-    /// By protocol: an email address (`email`, `email-json`), an `https://` URL (`https`), or
-    /// an SQS queue ARN such as `arn:aws:sqs:eu-west-1:123456789012:alerts` (`sqs`).
+    /// By protocol: an email address (`email`, `email-json`), an `https://` URL (`https`), an
+    /// SQS queue ARN such as `arn:aws:sqs:eu-west-1:123456789012:alerts` (`sqs`), an `http://`
+    /// or `https://` URL (`webhook`), or an incoming-webhook URL (`slack`, `discord`).
     #[schemars(length(min = 3, max = 2048))]
     pub address: String,
+    /// `webhook` and `https` only: a key of a Secret holding the HMAC-SHA256 key that signs
+    /// each request (header `X-Ticklake-Signature`; see notify/README.md). The local runner
+    /// reads it from the environment variable `TICKLAKE_SECRET_<NAME>_<KEY>` (upper case,
+    /// other characters as `_`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_secret_ref: Option<SecretKeySelector>,
 }
 
-/// Delivery protocol of an endpoint (the SNS protocol names).
+/// One key of a Secret in the resource's own namespace.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretKeySelector {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253), regex(pattern = DNS_SUBDOMAIN_PATTERN))]
+    pub name: String,
+    /// The key inside the Secret's data.
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
+    pub key: String,
+}
+
+/// Delivery protocol of an endpoint: the SNS protocol names, and the webhook formats of
+/// ticklake's own notifier.
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Protocol {
@@ -113,6 +146,24 @@ pub enum Protocol {
     EmailJson,
     Https,
     Sqs,
+    Webhook,
+    Slack,
+    Discord,
+}
+
+impl Protocol {
+    /// The name used in manifests, e.g. `email-json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Email => "email",
+            Protocol::EmailJson => "email-json",
+            Protocol::Https => "https",
+            Protocol::Sqs => "sqs",
+            Protocol::Webhook => "webhook",
+            Protocol::Slack => "slack",
+            Protocol::Discord => "discord",
+        }
+    }
 }
 
 /// What the operator observed.
