@@ -857,7 +857,11 @@ fn cel_rules_are_in_the_generated_schemas() {
             "spec.endpoints[*]",
             "!(self.protocol in ['webhook', 'slack', 'discord']) || self.address.matches('^https?://[^/ ]+(/[^ ]*)?$')",
         ),
-        ("AlertSubscription", "spec.endpoints[*]", "!has(self.signingSecretRef) || self.protocol in ['webhook', 'https']"),
+        (
+            "AlertSubscription",
+            "spec.endpoints[*]",
+            "!has(self.signingSecretRef) || self.protocol in ['webhook', 'https']",
+        ),
         ("AlertSubscription", "spec.filterPolicy", "self.trim().startsWith('{') && self.trim().endsWith('}')"),
     ];
     for (kind, path, rule) in expected {
@@ -1190,19 +1194,39 @@ fn alertsubscription_rules() {
     assert_admitted("webhook over https", &endpoint("webhook", "https://hooks.example.com/ticklake?x=1"));
     assert_admitted("slack", &endpoint("slack", "https://hooks.slack.com/services/T0/B0/XXXX"));
     assert_admitted("discord", &endpoint("discord", "https://discord.com/api/webhooks/1/abc"));
-    assert_refused("webhook without scheme", &endpoint("webhook", "receiver:8080/hook"), "must be an http:// or https:// URL");
-    assert_refused("slack with a space", &endpoint("slack", "https://hooks.slack.com/a b"), "must be an http:// or https:// URL");
+    assert_refused(
+        "webhook without scheme",
+        &endpoint("webhook", "receiver:8080/hook"),
+        "must be an http:// or https:// URL",
+    );
+    assert_refused(
+        "slack with a space",
+        &endpoint("slack", "https://hooks.slack.com/a b"),
+        "must be an http:// or https:// URL",
+    );
     assert_refused("discord ftp", &endpoint("discord", "ftp://discord.com/x"), "must be an http:// or https:// URL");
     let signed = |protocol: &str, address: &str| {
-        with(json!({"endpoints": [{"protocol": protocol, "address": address, "signingSecretRef": {"name": "hook-key", "key": "hmac"}}]}))
+        with(
+            json!({"endpoints": [{"protocol": protocol, "address": address, "signingSecretRef": {"name": "hook-key", "key": "hmac"}}]}),
+        )
     };
     assert_admitted("signed webhook", &signed("webhook", "http://receiver:8080/hook"));
     assert_admitted("signed https", &signed("https", "https://hooks.example.com/t"));
-    assert_refused("signed email", &signed("email", "ops@example.com"), "signingSecretRef is for webhook and https endpoints only");
-    assert_refused("signed slack", &signed("slack", "https://hooks.slack.com/x"), "signingSecretRef is for webhook and https endpoints only");
+    assert_refused(
+        "signed email",
+        &signed("email", "ops@example.com"),
+        "signingSecretRef is for webhook and https endpoints only",
+    );
+    assert_refused(
+        "signed slack",
+        &signed("slack", "https://hooks.slack.com/x"),
+        "signingSecretRef is for webhook and https endpoints only",
+    );
     assert_refused(
         "secret key with a slash",
-        &with(json!({"endpoints": [{"protocol": "webhook", "address": "http://r/h", "signingSecretRef": {"name": "k", "key": "a/b"}}]})),
+        &with(
+            json!({"endpoints": [{"protocol": "webhook", "address": "http://r/h", "signingSecretRef": {"name": "k", "key": "a/b"}}]}),
+        ),
         "does not match",
     );
     assert_admitted("rate limit", &with(json!({"rateLimitPerMinute": 60})));

@@ -11,7 +11,7 @@
 use crate::{Bus, BusError, Consumer, ConsumerEvent, OutRecord, Producer, Record, Result, TopicInfo};
 use async_trait::async_trait;
 use bytes::Bytes;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
@@ -34,6 +34,7 @@ pub struct KafkaBus {
     producer_props: BTreeMap<String, String>,
     admin: AdminClient<DefaultClientContext>,
     meta: Arc<BaseConsumer>,
+    admin_timeout: Duration,
 }
 
 impl KafkaBus {
@@ -52,7 +53,13 @@ impl KafkaBus {
         }
         let admin: AdminClient<DefaultClientContext> = config(&base).create()?;
         let meta: BaseConsumer = config(&base).create()?;
-        Ok(KafkaBus { base, producer_props: BTreeMap::new(), admin, meta: Arc::new(meta) })
+        Ok(KafkaBus {
+            base,
+            producer_props: BTreeMap::new(),
+            admin,
+            meta: Arc::new(meta),
+            admin_timeout: ADMIN_TIMEOUT,
+        })
     }
 
     /// Sets a librdkafka property on the producers this bus creates
@@ -62,11 +69,20 @@ impl KafkaBus {
         self
     }
 
-    async fn topic_partitions(&self, topic: &str) -> Result<Option<i32>> {
+    /// Limits metadata and admin calls to `timeout` (default 30 s); an operator reconciling
+    /// many resources wants a short one, so that one unreachable cluster does not hold it up.
+    pub fn with_admin_timeout(mut self, timeout: Duration) -> KafkaBus {
+        self.admin_timeout = timeout;
+        self
+    }
+
+    /// Partitions of `topic` once every partition has a leader; `None` when it does not exist.
+    pub async fn topic_partitions(&self, topic: &str) -> Result<Option<i32>> {
         let meta = self.meta.clone();
         let topic = topic.to_string();
+        let timeout = self.admin_timeout;
         blocking(move || {
-            let md = meta.fetch_metadata(Some(&topic), ADMIN_TIMEOUT)?;
+            let md = meta.fetch_metadata(Some(&topic), timeout)?;
             let Some(t) = md.topics().iter().find(|t| t.name() == topic) else { return Ok(None) };
             match t.error() {
                 // Usable once every partition has a leader (right after creation some do not).
@@ -79,6 +95,49 @@ impl KafkaBus {
             }
         })
         .await
+    }
+
+    /// Raises `topic`'s partition count to `total`. Kafka cannot remove partitions: asking for
+    /// fewer than the topic has is an error, never a silent no-op.
+    pub async fn grow_partitions(&self, topic: &str, total: i32) -> Result<()> {
+        let have = self.partitions(topic).await?;
+        if total < have {
+            return Err(BusError::Config(format!(
+                "topic {topic:?} has {have} partitions; Kafka cannot shrink it to {total}"
+            )));
+        }
+        if total == have {
+            return Ok(());
+        }
+        let opts = AdminOptions::new().operation_timeout(Some(self.admin_timeout));
+        let results = self.admin.create_partitions([&NewPartitions::new(topic, total as usize)], &opts).await?;
+        for r in results {
+            if let Err((name, code)) = r {
+                return Err(BusError::Config(format!("adding partitions to topic {name:?} failed: {code}")));
+            }
+        }
+        let deadline = Instant::now() + self.admin_timeout;
+        while self.topic_partitions(topic).await? != Some(total) {
+            if Instant::now() > deadline {
+                return Err(BusError::Timeout(self.admin_timeout));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
+    /// Deletes `topic`; `Ok(false)` when it did not exist.
+    pub async fn delete_topic(&self, topic: &str) -> Result<bool> {
+        let opts = AdminOptions::new().operation_timeout(Some(self.admin_timeout));
+        let results = self.admin.delete_topics(&[topic], &opts).await?;
+        for r in results {
+            match r {
+                Ok(_) => {}
+                Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => return Ok(false),
+                Err((name, code)) => return Err(BusError::Config(format!("deleting topic {name:?} failed: {code}"))),
+            }
+        }
+        Ok(true)
     }
 }
 
@@ -101,7 +160,7 @@ impl Bus for KafkaBus {
             return Ok(TopicInfo { name: topic.to_string(), partitions: n, created: false });
         }
         let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication_factor as i32));
-        let opts = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
+        let opts = AdminOptions::new().operation_timeout(Some(self.admin_timeout));
         let results = self.admin.create_topics([&new], &opts).await?;
         let mut created = true;
         for r in results {
@@ -114,13 +173,13 @@ impl Bus for KafkaBus {
             }
         }
         // Metadata propagates to every broker asynchronously: wait until it is visible.
-        let deadline = Instant::now() + ADMIN_TIMEOUT;
+        let deadline = Instant::now() + self.admin_timeout;
         loop {
             if let Some(n) = self.topic_partitions(topic).await? {
                 return Ok(TopicInfo { name: topic.to_string(), partitions: n, created });
             }
             if Instant::now() > deadline {
-                return Err(BusError::Timeout(ADMIN_TIMEOUT));
+                return Err(BusError::Timeout(self.admin_timeout));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -133,11 +192,12 @@ impl Bus for KafkaBus {
     async fn watermarks(&self, topic: &str, partition: i32) -> Result<(i64, i64)> {
         let meta = self.meta.clone();
         let topic = topic.to_string();
+        let timeout = self.admin_timeout;
         blocking(move || {
             // Leadership moves (and settles after creation): retry the retriable answers.
-            let deadline = Instant::now() + ADMIN_TIMEOUT;
+            let deadline = Instant::now() + timeout;
             loop {
-                match meta.fetch_watermarks(&topic, partition, ADMIN_TIMEOUT) {
+                match meta.fetch_watermarks(&topic, partition, timeout) {
                     Ok(w) => return Ok(w),
                     Err(e)
                         if Instant::now() < deadline

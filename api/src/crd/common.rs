@@ -90,6 +90,18 @@ impl SaslMechanism {
     }
 }
 
+/// What happens to a resource outside Kubernetes (a Kafka topic, cloud resources) when the
+/// custom resource that created it is deleted.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DeletionPolicy {
+    /// Keep it (and its data).
+    #[default]
+    Retain,
+    /// Delete it.
+    Delete,
+}
+
 /// A Secret in the resource's own namespace.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

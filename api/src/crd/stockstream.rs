@@ -1,6 +1,6 @@
 //! `StockStream`: stock ticks produced into a Kafka topic by producer workers.
 
-use super::common::KafkaConnection;
+use super::common::{DeletionPolicy, KafkaConnection};
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
     category = "ticklake",
     derive = "PartialEq",
     doc = "A stream of stock ticks — simulated or replayed from files — produced into a Kafka topic by producer workers.",
-    validation = Rule::new("self.metadata.name.size() <= 63")
-        .message("the name must be at most 63 characters: it becomes a label value of the workers")
+    validation = Rule::new("self.metadata.name.size() <= 43")
+        .message("the name must be at most 43 characters: the producers' StatefulSet <name>-producer must fit in 52 characters, Kubernetes' limit for a StatefulSet whose pods get a revision label")
         .reason(Reason::FieldValueInvalid),
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Topic","type":"string","jsonPath":".spec.topic"}"#,
@@ -65,6 +65,11 @@ pub struct StockStreamSpec {
     /// Compute resources (CPU, memory requests and limits) of each producer pod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
+    /// What deleting this StockStream does to its Kafka topic: `retain` (default) keeps the
+    /// topic and its data for other readers; `delete` deletes the topic once the producers are
+    /// stopped.
+    #[serde(default)]
+    pub topic_deletion_policy: DeletionPolicy,
 }
 
 fn default_partitions() -> i32 {

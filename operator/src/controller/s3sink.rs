@@ -1,0 +1,130 @@
+//! `S3Sink` → ConfigMap + sink Deployment (one Kafka consumer group).
+//!
+//! Credentials are only referenced: a Secret for S3 keys, a ServiceAccount for IRSA, the
+//! `kafka.secretRef` Secret for SASL. The sink reads its topic but does not create it (its
+//! `StockStream` does); a missing topic is reported, `Ready=False` with reason `TopicMissing`.
+//! Nothing outside Kubernetes is owned yet, so no finalizer; the Glue and Athena resources of
+//! the AWS work will add one through [`super::finalize`].
+
+use super::stockstream::note_write;
+use super::{Context, Error, finalize, instrumented, report_problems, status_conditions, workload_state, write_status};
+use crate::apply::{Outcome, ensure};
+use crate::conditions::{Observed, Problem};
+use crate::kafka;
+use crate::render::{self, Component};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use std::sync::Arc;
+use ticklake_api::crd::{S3Sink, S3SinkStatus};
+use ticklake_api::report::Totals;
+
+pub const KIND: &str = "S3Sink";
+
+pub async fn reconcile(sink: Arc<S3Sink>, ctx: Arc<Context>) -> Result<Action, Error> {
+    instrumented(KIND, sink.clone(), &ctx, reconcile_inner(sink.clone(), &ctx)).await
+}
+
+async fn reconcile_inner(sink: Arc<S3Sink>, ctx: &Context) -> Result<Action, Error> {
+    let ns = sink.namespace().unwrap_or_default();
+    let api: Api<S3Sink> = Api::namespaced(ctx.client.clone(), &ns);
+    if let Some(done) = finalize(&api, sink.as_ref(), false, async { Ok(()) }).await? {
+        return Ok(done);
+    }
+    let name = sink.name_any();
+    let old_status = sink.status.clone().unwrap_or_default();
+    let mut observed = Observed { generation: sink.meta().generation, ..Default::default() };
+    let mut status = S3SinkStatus { observed_generation: sink.meta().generation, ..Default::default() };
+
+    match render::s3sink(&sink, &ctx.settings.render) {
+        Err(e) => observed.problems.push(Problem::new(e.reason(), e.to_string())),
+        Ok(objects) => {
+            let cms: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
+            let live_cm = cms.get_opt(&render::config_map_name(&name, Component::Sink)).await?;
+            let cm_outcome = ensure(&cms, &objects.config_map, live_cm.as_ref()).await?;
+            note_write(ctx, sink.as_ref(), "ConfigMap", &objects.config_map.name_any(), &cm_outcome).await;
+            let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
+            let dep_name = render::workload_name(&name, Component::Sink);
+            let live = deployments.get_opt(&dep_name).await?;
+            let outcome = ensure(&deployments, &objects.deployment, live.as_ref()).await?;
+            note_write(ctx, sink.as_ref(), "Deployment", &dep_name, &outcome).await;
+            let live_status = live.as_ref().and_then(|l| l.status.clone()).unwrap_or_default();
+            observed.workload = Some(workload_state(
+                format!("Deployment/{dep_name}"),
+                live.as_ref().and_then(|l| l.metadata.generation),
+                sink.spec.replicas.max(0),
+                live_status.observed_generation,
+                live_status.ready_replicas,
+                live_status.updated_replicas,
+                outcome != Outcome::Unchanged,
+            ));
+            status.ready_replicas = Some(live_status.ready_replicas.unwrap_or(0));
+
+            // The topic must exist for the sink to land anything.
+            match topic_exists(&sink, ctx).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    observed.not_ready = Some(Problem::new(
+                        "TopicMissing",
+                        format!(
+                            "topic {} does not exist yet (the StockStream producing it creates it)",
+                            sink.spec.topic
+                        ),
+                    ))
+                }
+                Err(e) => observed.problems.push(Problem::new(e.reason(), e.to_string())),
+            }
+
+            let pods = ctx.pods(&ns, &render::label_selector(&name, Component::Sink)).await?;
+            let reports = crate::scrape::reports(&pods).await;
+            if !reports.is_empty() {
+                let t = Totals::of(&reports);
+                status.messages_per_second = Some((t.messages_per_second * 10.0).round() / 10.0);
+                status.consumer_lag = t.consumer_lag;
+                status.dead_letters = t.dead_letters.map(|d| d as i64);
+                status.objects_written = t.objects.map(|o| o as i64);
+                if let Some((key, at_ms)) = t.last_object {
+                    status.last_object_key = Some(key);
+                    status.last_object_time = k8s_openapi::jiff::Timestamp::from_millisecond(at_ms)
+                        .ok()
+                        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+                }
+            } else {
+                // Keep the last known object: it is still the last one written.
+                status.last_object_key = old_status.last_object_key.clone();
+                status.last_object_time = old_status.last_object_time.clone();
+            }
+        }
+    }
+
+    report_problems(ctx, sink.as_ref(), &old_status.conditions, &observed.problems).await;
+    let kafka_failed = observed.problems.iter().any(|p| p.reason == "KafkaUnavailable");
+    status.conditions = status_conditions(&old_status.conditions, &observed);
+    let old = serde_json::to_value(&old_status).unwrap_or(json!({}));
+    write_status(&api, sink.as_ref(), &old, serde_json::to_value(&status).unwrap_or(json!({})), ctx).await?;
+    if kafka_failed {
+        // Retried with backoff; the status above already says why.
+        return Err(Error::Kafka(format!("topic {} unreachable", sink.spec.topic)));
+    }
+    Ok(Action::requeue(ctx.settings.status_interval))
+}
+
+async fn topic_exists(sink: &S3Sink, ctx: &Context) -> Result<bool, Error> {
+    let k = &sink.spec.kafka;
+    let sasl = match (&k.secret_ref, k.sasl_mechanism) {
+        (Some(secret), Some(_)) => {
+            Some(ctx.sasl_credentials(&sink.namespace().unwrap_or_default(), &secret.name).await?)
+        }
+        _ => None,
+    };
+    let props = kafka::properties(k, sasl).map_err(Error::Kafka)?;
+    let bus = ctx.admins.get(props).map_err(|e| Error::Kafka(e.to_string()))?;
+    let have = bus
+        .topic_partitions(&sink.spec.topic)
+        .await
+        .map_err(|e| Error::Kafka(format!("topic {}: {e}", sink.spec.topic)))?;
+    Ok(have.is_some())
+}

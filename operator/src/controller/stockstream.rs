@@ -1,0 +1,209 @@
+//! `StockStream` → ConfigMap + producer StatefulSet + Kafka topic.
+//!
+//! The topic is created when missing and grown when the spec asks for more partitions; one
+//! with more partitions than the spec is left alone and reported (`PartitionsCannotShrink`).
+//! With `topicDeletionPolicy: delete` the resource carries the [`super::FINALIZER`]: on deletion
+//! the producers are stopped first, then the topic is deleted.
+
+use super::{Context, Error, finalize, instrumented, report_problems, status_conditions, workload_state, write_status};
+use crate::apply::{Outcome, ensure};
+use crate::conditions::{Observed, Problem};
+use crate::kafka::{self, TopicPlan};
+use crate::render::{self, Component};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DeleteParams};
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use std::sync::Arc;
+use ticklake_api::crd::{DeletionPolicy, StockStream, StockStreamStatus};
+use ticklake_api::report::Totals;
+use ticklake_bus::Bus;
+
+pub const KIND: &str = "StockStream";
+
+pub async fn reconcile(ss: Arc<StockStream>, ctx: Arc<Context>) -> Result<Action, Error> {
+    instrumented(KIND, ss.clone(), &ctx, reconcile_inner(ss.clone(), &ctx)).await
+}
+
+async fn reconcile_inner(ss: Arc<StockStream>, ctx: &Context) -> Result<Action, Error> {
+    let ns = ss.namespace().unwrap_or_default();
+    let api: Api<StockStream> = Api::namespaced(ctx.client.clone(), &ns);
+    let needs_finalizer = ss.spec.topic_deletion_policy == DeletionPolicy::Delete;
+    if let Some(done) = finalize(&api, ss.as_ref(), needs_finalizer, cleanup(&ss, ctx)).await? {
+        return Ok(done);
+    }
+    apply(&api, &ss, ctx).await
+}
+
+/// Connects to the resource's Kafka cluster as admin.
+async fn admin(ss: &StockStream, ctx: &Context) -> Result<Arc<ticklake_bus::kafka::KafkaBus>, Error> {
+    let k = &ss.spec.kafka;
+    let sasl = match (&k.secret_ref, k.sasl_mechanism) {
+        (Some(secret), Some(_)) => Some(ctx.sasl_credentials(&ss.namespace().unwrap_or_default(), &secret.name).await?),
+        _ => None,
+    };
+    let props = kafka::properties(k, sasl).map_err(Error::Kafka)?;
+    ctx.admins.get(props).map_err(|e| Error::Kafka(e.to_string()))
+}
+
+/// Stops the producers, then deletes the topic when the policy says so.
+async fn cleanup(ss: &StockStream, ctx: &Context) -> Result<(), Error> {
+    let ns = ss.namespace().unwrap_or_default();
+    let name = ss.name_any();
+    let sts: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &ns);
+    match sts.delete(&render::workload_name(&name, Component::Producer), &DeleteParams::background()).await {
+        Ok(_) => tracing::info!(%ns, %name, "producers stopped before deleting the topic"),
+        Err(kube::Error::Api(e)) if e.code == 404 => {}
+        Err(e) => return Err(e.into()),
+    }
+    if ss.spec.topic_deletion_policy == DeletionPolicy::Delete {
+        let bus = admin(ss, ctx).await?;
+        let deleted = bus.delete_topic(&ss.spec.topic).await.map_err(|e| Error::Kafka(e.to_string()))?;
+        ctx.metrics.wrote(KIND, "topic");
+        if deleted {
+            ctx.event(
+                ss,
+                false,
+                "TopicDeleted",
+                format!("topic {} deleted (topicDeletionPolicy: delete)", ss.spec.topic),
+            )
+            .await;
+        }
+    }
+    Ok(())
+}
+
+async fn apply(api: &Api<StockStream>, ss: &Arc<StockStream>, ctx: &Context) -> Result<Action, Error> {
+    let ns = ss.namespace().unwrap_or_default();
+    let name = ss.name_any();
+    let old_status = ss.status.clone().unwrap_or_default();
+    let mut observed = Observed { generation: ss.meta().generation, ..Default::default() };
+    let mut status = StockStreamStatus { observed_generation: ss.meta().generation, ..Default::default() };
+    let mut failure: Option<Error> = None;
+
+    match render::stockstream(ss, &ctx.settings.render) {
+        Err(e) => observed.problems.push(Problem::new(e.reason(), e.to_string())),
+        Ok(objects) => {
+            // Kubernetes objects.
+            let cms: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
+            let live_cm = cms.get_opt(&render::config_map_name(&name, Component::Producer)).await?;
+            let cm_outcome = ensure(&cms, &objects.config_map, live_cm.as_ref()).await?;
+            note_write(ctx, ss.as_ref(), "ConfigMap", &objects.config_map.name_any(), &cm_outcome).await;
+            let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &ns);
+            let sts_name = render::workload_name(&name, Component::Producer);
+            let live = sets.get_opt(&sts_name).await?;
+            let outcome = ensure(&sets, &objects.stateful_set, live.as_ref()).await?;
+            note_write(ctx, ss.as_ref(), "StatefulSet", &sts_name, &outcome).await;
+            let live_status = live.as_ref().and_then(|l| l.status.clone()).unwrap_or_default();
+            observed.workload = Some(workload_state(
+                format!("StatefulSet/{sts_name}"),
+                live.as_ref().and_then(|l| l.metadata.generation),
+                ss.spec.replicas.max(0),
+                live_status.observed_generation,
+                live_status.ready_replicas,
+                live_status.updated_replicas,
+                outcome != Outcome::Unchanged,
+            ));
+            status.ready_replicas = Some(live_status.ready_replicas.unwrap_or(0));
+
+            // The topic.
+            match topic(ss, ctx).await {
+                Ok((partitions, problem)) => {
+                    status.topic_partitions = Some(partitions);
+                    observed.problems.extend(problem);
+                }
+                Err(e) => {
+                    observed.problems.push(Problem::new(e.reason(), e.to_string()));
+                    status.topic_partitions = old_status.topic_partitions;
+                    failure = Some(e);
+                }
+            }
+
+            // The workers' own figures.
+            let pods = ctx.pods(&ns, &render::label_selector(&name, Component::Producer)).await?;
+            let reports = crate::scrape::reports(&pods).await;
+            if !reports.is_empty() {
+                let t = Totals::of(&reports);
+                status.messages_per_second = Some((t.messages_per_second * 10.0).round() / 10.0);
+                status.produced_total = Some(t.total as i64);
+            }
+        }
+    }
+
+    report_problems(ctx, ss.as_ref(), &old_status.conditions, &observed.problems).await;
+    status.conditions = status_conditions(&old_status.conditions, &observed);
+    let old = serde_json::to_value(&old_status).unwrap_or(json!({}));
+    write_status(api, ss.as_ref(), &old, serde_json::to_value(&status).unwrap_or(json!({})), ctx).await?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(Action::requeue(ctx.settings.status_interval)),
+    }
+}
+
+/// Creates or grows the topic; the partitions it has and a problem when it has more than asked.
+async fn topic(ss: &StockStream, ctx: &Context) -> Result<(i32, Option<Problem>), Error> {
+    let bus = admin(ss, ctx).await?;
+    let t = &ss.spec.topic;
+    let kafka_err = |e: ticklake_bus::BusError| Error::Kafka(format!("topic {t}: {e}"));
+    let have = bus.topic_partitions(t).await.map_err(kafka_err)?;
+    match kafka::plan(have, ss.spec.partitions) {
+        TopicPlan::AsSpecified { partitions } => Ok((partitions, None)),
+        TopicPlan::Create { partitions } => {
+            let info = bus.ensure_topic(t, partitions, ss.spec.replication_factor).await.map_err(kafka_err)?;
+            ctx.metrics.wrote(KIND, "topic");
+            if info.created {
+                ctx.event(
+                    ss,
+                    false,
+                    "TopicCreated",
+                    format!(
+                        "topic {t} created with {} partitions, replication factor {}",
+                        info.partitions, ss.spec.replication_factor
+                    ),
+                )
+                .await;
+            }
+            Ok((info.partitions, None))
+        }
+        TopicPlan::Grow { from, to } => {
+            bus.grow_partitions(t, to).await.map_err(kafka_err)?;
+            ctx.metrics.wrote(KIND, "topic");
+            ctx.event(ss, false, "TopicResized", format!("topic {t} grown from {from} to {to} partitions")).await;
+            Ok((to, None))
+        }
+        TopicPlan::LargerThanSpec { have, want } => Ok((
+            have,
+            Some(Problem::new(
+                "PartitionsCannotShrink",
+                format!(
+                    "topic {t} has {have} partitions, the spec asks for {want}: Kafka cannot remove partitions; set spec.partitions to {have}"
+                ),
+            )),
+        )),
+    }
+}
+
+/// Counts a write and publishes an Event for it.
+pub(super) async fn note_write<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    owner: &K,
+    object: &str,
+    name: &str,
+    outcome: &Outcome,
+) {
+    let kind = K::kind(&()).to_string();
+    match outcome {
+        Outcome::Unchanged => {}
+        Outcome::Created => {
+            ctx.metrics.wrote(&kind, object);
+            ctx.event(owner, false, "Created", format!("{object} {name} created")).await;
+        }
+        Outcome::Updated(path) => {
+            ctx.metrics.wrote(&kind, object);
+            tracing::info!(%kind, object, name, difference = %path, "updated");
+            ctx.event(owner, false, "Updated", format!("{object} {name} updated (it differed at {path})")).await;
+        }
+    }
+}
