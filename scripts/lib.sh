@@ -6,6 +6,11 @@ TICKLAKE_CACHE=${TICKLAKE_CACHE:-$HOME/.cache/ticklake}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$TICKLAKE_CACHE/target}
 MINIO_VERSION=${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}
 KAFKA_VERSION=${KAFKA_VERSION:-4.1.1}
+# Kubernetes control plane for the operator's tests (built from .ci/k8s and .ci/etcd; the tags
+# there must match these) and Mailpit, the SMTP server of the notification tests.
+K8S_VERSION=${K8S_VERSION:-v1.34.4}
+ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
+MAILPIT_VERSION=${MAILPIT_VERSION:-v1.33.1}
 mkdir -p "$TICKLAKE_CACHE/bin"
 
 log() { printf '\n==> %s\n' "$*" >&2; }

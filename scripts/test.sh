@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests, the bus conformance suite on the embedded log and on a real
-# Apache Kafka broker (KRaft), the sink against a real MinIO, and the exactly-once crash
-# tests. Installs and starts what they need; caches downloads and builds in TICKLAKE_CACHE.
-# `scripts/test.sh --services` only starts Kafka and MinIO and prints their addresses.
+# Apache Kafka broker (KRaft), the sink against a real MinIO, the exactly-once crash tests, and
+# the operator's tests against a real Kubernetes control plane (etcd, kube-apiserver,
+# kube-controller-manager on loopback; no kubelet) and a real SMTP server (Mailpit).
+# Installs and starts what they need; caches downloads and builds in TICKLAKE_CACHE.
+# `scripts/test.sh --services` only starts the services, prints their addresses and waits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
+source scripts/k8s.sh
 
 need_test_apt=()
 command -v java >/dev/null || need_test_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need_test_apt+=(maven)
 command -v go >/dev/null || need_test_apt+=(golang)
 command -v curl >/dev/null || need_test_apt+=(curl)
+command -v openssl >/dev/null || need_test_apt+=(openssl)
+command -v python3 >/dev/null || need_test_apt+=(python3)
 install_system_packages "${need_test_apt[@]}"
 
 # --- MinIO (real S3 server), built from the Go module proxy ---------------------------------
@@ -21,6 +26,17 @@ if [ ! -x "$MINIO" ]; then
   GOBIN="$TICKLAKE_CACHE/gobin" go install "github.com/minio/minio@$MINIO_VERSION"
   mv "$TICKLAKE_CACHE/gobin/minio" "$MINIO"
 fi
+
+# --- Mailpit (real SMTP server with an HTTP API), built from the Go module proxy ---------------
+MAILPIT="$TICKLAKE_CACHE/bin/mailpit-$MAILPIT_VERSION"
+if [ ! -x "$MAILPIT" ]; then
+  log "building Mailpit $MAILPIT_VERSION (once; cached in $TICKLAKE_CACHE/bin)"
+  GOBIN="$TICKLAKE_CACHE/gobin" go install "github.com/axllent/mailpit@$MAILPIT_VERSION"
+  mv "$TICKLAKE_CACHE/gobin/mailpit" "$MAILPIT"
+fi
+
+# --- etcd, kube-apiserver, kube-controller-manager, kubectl from .ci/k8s and .ci/etcd -----------
+k8s_build
 
 # --- Apache Kafka broker jars from Maven Central ----------------------------------------------
 KAFKA_LIBS="$TICKLAKE_CACHE/kafka-$KAFKA_VERSION/libs"
@@ -34,10 +50,13 @@ RUN=$(mktemp -d /tmp/ticklake-test.XXXXXX)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  k8s_stop # also a kube-apiserver that $TICKLAKE_TEST_APISERVER_RESTART started
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$RUN"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 wait_port() { # host port name
@@ -98,7 +117,22 @@ log "starting Apache Kafka $KAFKA_VERSION (KRaft) on 127.0.0.1:$KAFKA_PORT"
 pids+=($!)
 wait_port 127.0.0.1 "$KAFKA_PORT" kafka
 
+# --- start Mailpit (SMTP accepts any login, also without TLS; the API lists what arrived) -------
+SMTP_PORT=$(free_port); MAILPIT_HTTP_PORT=$(free_port)
+log "starting Mailpit $MAILPIT_VERSION: SMTP on 127.0.0.1:$SMTP_PORT, API on 127.0.0.1:$MAILPIT_HTTP_PORT"
+"$MAILPIT" --smtp "127.0.0.1:$SMTP_PORT" --listen "127.0.0.1:$MAILPIT_HTTP_PORT" --database "$RUN/mailpit.db" \
+  --smtp-auth-accept-any --smtp-auth-allow-insecure --disable-version-check \
+  </dev/null >"$RUN/mailpit.log" 2>&1 &
+pids+=($!)
+wait_port 127.0.0.1 "$SMTP_PORT" mailpit
+wait_port 127.0.0.1 "$MAILPIT_HTTP_PORT" mailpit
+
+# --- start Kubernetes: etcd, kube-apiserver, kube-controller-manager (scripts/k8s.sh) ------------
+k8s_start
+
 export TICKLAKE_TEST_KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+export TICKLAKE_TEST_SMTP_ADDR="127.0.0.1:$SMTP_PORT"
+export TICKLAKE_TEST_MAILPIT_API="http://127.0.0.1:$MAILPIT_HTTP_PORT"
 export TICKLAKE_TEST_S3_ENDPOINT="http://127.0.0.1:$MINIO_PORT"
 export AWS_ACCESS_KEY_ID=ticklake AWS_SECRET_ACCESS_KEY=ticklake-secret AWS_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
@@ -106,7 +140,10 @@ export RUST_BACKTRACE=1
 
 if [ "${1:-}" = "--services" ]; then
   # Developers: start the services, print their addresses, keep them until Ctrl-C.
-  env | grep -E '^(TICKLAKE_TEST_|AWS_)' | sed 's/^/export /' | tee "${TICKLAKE_SERVICES_ENV:-/dev/null}"
+  {
+    env | grep -E '^(TICKLAKE_TEST_|AWS_)' | sort | sed 's/^/export /'
+    echo "export PATH=\"$RUN/bin:\$PATH\""
+  } | tee "${TICKLAKE_SERVICES_ENV:-/dev/null}"
   wait
 fi
 
