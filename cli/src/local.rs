@@ -6,10 +6,15 @@
 //! * Workers that fail are restarted with backoff (1 s doubling to 30 s), as Kubernetes would;
 //!   recovery makes that safe. Ctrl-C stops cleanly: producers drain, sinks write out their
 //!   buffers and commit; a restart continues where it stopped.
+//! * `AlertSubscription`s are delivered by ticklake's own notifier (`ticklake-notify`): every
+//!   object the sinks write becomes an `object.created` event; the outbox lives in
+//!   `<data-dir>/notify/outbox.sqlite`; SMTP, the link endpoint and limits come from
+//!   `--notify-config` (see `notify/README.md`).
 
 use crate::manifests::{self, Resource};
 use anyhow::{Context, Result};
 use clap::Args;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,7 +22,8 @@ use std::time::Duration;
 use ticklake_bus::Bus;
 use ticklake_bus::embedded::{EmbeddedLog, LogOptions};
 use ticklake_workers::telemetry::Telemetry;
-use tokio::sync::watch;
+use ticklake_workers::sink::LandedBatch;
+use tokio::sync::{mpsc, watch};
 
 #[derive(Args)]
 pub struct UpArgs {
@@ -33,6 +39,92 @@ pub struct UpArgs {
     /// Stop by itself after this many seconds (demos, CI).
     #[arg(long)]
     duration_secs: Option<u64>,
+    /// The notifier's configuration (YAML: smtp, http, retry limits, …), for AlertSubscriptions.
+    #[arg(long, env = "TICKLAKE_NOTIFY_CONFIG")]
+    notify_config: Option<PathBuf>,
+}
+
+/// Landed batches waiting for the notifier at most (sinks wait when it is full).
+const LANDED_CHANNEL: usize = 256;
+
+fn notify_config(path: Option<&PathBuf>) -> Result<ticklake_notify::NotifierConfig> {
+    let Some(path) = path else { return Ok(ticklake_notify::NotifierConfig::default()) };
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let cfg: ticklake_notify::NotifierConfig =
+        serde_yaml::from_str(&text).with_context(|| format!("{}: not a notifier configuration", path.display()))?;
+    cfg.validate().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(cfg)
+}
+
+/// Starts the notifier for the manifests' AlertSubscriptions, and a task turning landed
+/// batches into `object.created` events. Returns the sender sinks report to.
+async fn start_notifier(
+    resources: &[Resource],
+    args: &UpArgs,
+    stop: watch::Receiver<bool>,
+) -> Result<Option<(mpsc::Sender<LandedBatch>, ticklake_notify::Running, tokio::task::JoinHandle<()>)>> {
+    let subs: Vec<_> = resources
+        .iter()
+        .filter_map(|r| match r {
+            Resource::AlertSubscription(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    if subs.is_empty() {
+        return Ok(None);
+    }
+    // name → (bucket, prefix, region)
+    let sinks: HashMap<String, (String, String, String)> = resources
+        .iter()
+        .filter_map(|r| match r {
+            Resource::S3Sink(s) => Some((
+                s.metadata.name.clone().unwrap_or_default(),
+                (
+                    s.spec.bucket.clone(),
+                    s.spec.prefix.clone(),
+                    s.spec.region.clone().unwrap_or_else(|| "local".into()),
+                ),
+            )),
+            _ => None,
+        })
+        .collect();
+    let env = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    let lookup = |n: &str| sinks.get(n).map(|(b, p, _)| (b.clone(), p.clone()));
+    let mut resolved = Vec::new();
+    for a in subs {
+        let name = a.metadata.name.clone().unwrap_or_default();
+        resolved.push(ticklake_notify::Subscription::from_spec(&name, &a.spec, &lookup, &env)?);
+    }
+    let cfg = notify_config(args.notify_config.as_ref())?;
+    let running =
+        ticklake_notify::start(cfg, resolved, &args.data_dir.join("notify").join("outbox.sqlite"), &env, stop).await?;
+    let (tx, mut rx) = mpsc::channel::<LandedBatch>(LANDED_CHANNEL);
+    let handle = running.handle.clone();
+    let forward = tokio::spawn(async move {
+        while let Some(b) = rx.recv().await {
+            let Some((bucket, _, region)) = sinks.get(&b.sink) else { continue };
+            for o in &b.objects {
+                let e = ticklake_notify::event::object_created(&ticklake_notify::ObjectWritten {
+                    bucket: bucket.clone(),
+                    region: region.clone(),
+                    sink: b.sink.clone(),
+                    topic: b.topic.clone(),
+                    partition: b.partition,
+                    first_offset: b.first,
+                    last_offset: b.last,
+                    key: o.key.clone(),
+                    rows: o.rows,
+                    bytes: o.bytes,
+                    dead_letter: o.dead_letter,
+                    time_ms: b.landed_at_ms,
+                });
+                if let Err(e) = handle.publish(e).await {
+                    tracing::error!(error = %e, key = %o.key, "object.created event not queued");
+                }
+            }
+        }
+    });
+    Ok(Some((tx, running, forward)))
 }
 
 pub async fn up(args: UpArgs) -> Result<()> {
@@ -78,6 +170,9 @@ pub async fn up(args: UpArgs) -> Result<()> {
         Ok(b)
     };
 
+    let notifier = start_notifier(&resources, &args, stop_rx.clone()).await?;
+    let landed = notifier.as_ref().map(|(tx, _, _)| tx.clone());
+
     let mut tasks = tokio::task::JoinSet::new();
     for r in resources {
         match r {
@@ -111,7 +206,8 @@ pub async fn up(args: UpArgs) -> Result<()> {
                 let store = ticklake_workers::connect::sink_store(&sink.spec, Some(&args.data_dir.join("s3"))).await?;
                 tracing::info!(sink = %name, store = %store.describe(), prefix = %sink.spec.prefix, "sink target");
                 let (metrics, health) = telemetry.sink(&format!("sink/{name}"));
-                let cfg = ticklake_workers::sink::SinkConfig::from_spec(&name, &sink.spec);
+                let mut cfg = ticklake_workers::sink::SinkConfig::from_spec(&name, &sink.spec);
+                cfg.landed_events = landed.clone();
                 let stop = stop_rx.clone();
                 tasks.spawn(supervise(format!("sink/{name}"), stop.clone(), move || {
                     let s = ticklake_workers::sink::Sink::new(
@@ -125,20 +221,23 @@ pub async fn up(args: UpArgs) -> Result<()> {
                     async move { s.run(stop).await.map(|_| false).map_err(anyhow::Error::from) }
                 }));
             }
-            Resource::AlertSubscription(a) => {
-                tracing::warn!(
-                    subscription = %a.metadata.name.clone().unwrap_or_default(),
-                    "AlertSubscription is read and validated, but the local runner does not deliver notifications yet (tracked in the notifications issue)"
-                );
-            }
+            Resource::AlertSubscription(_) => {} // the notifier runs them (started above)
         }
     }
+    drop(landed);
     let mut failed = false;
     while let Some(r) = tasks.join_next().await {
         if let Err(e) = r {
             tracing::error!(error = %e, "worker task panicked");
             failed = true;
         }
+    }
+    if let Some((tx, running, forward)) = notifier {
+        // Every sink has stopped: the last landed batches are forwarded, then the notifier
+        // takes them in and stops.
+        drop(tx);
+        let _ = forward.await;
+        running.stopped().await;
     }
     tracing::info!("local runner stopped");
     if failed { anyhow::bail!("a worker failed") } else { Ok(()) }

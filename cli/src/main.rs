@@ -4,6 +4,7 @@
 mod bench;
 mod local;
 mod manifests;
+mod notify;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -56,6 +57,8 @@ enum Cmd {
     },
     /// Benchmarks (figures, not tests).
     Bench(bench::BenchArgs),
+    /// The local notifier's outbox: delivery log, endpoints, dead letters, redrive.
+    Notify(notify::NotifyArgs),
 }
 
 #[derive(Subcommand)]
@@ -196,6 +199,7 @@ fn main() -> Result<()> {
                 Ok(())
             }
             Cmd::Bench(args) => bench::run(args).await,
+            Cmd::Notify(args) => notify::run(args),
         }
     })
 }

@@ -409,7 +409,7 @@ impl Inner {
                 (stable_id("dig", &ids), serde_json::to_string(&payload).expect("a payload serializes"))
             })?;
             if let Some(id) = made {
-                tracing::info!(subscription = %ep.subscription, message = %id, "digest queued");
+                tracing::info!(subscription = %ep.subscription, message_id = %id, "digest queued");
                 self.wake.notify_one();
             }
         }
@@ -439,7 +439,7 @@ impl Inner {
             let b = buckets.entry(ep.id).or_insert_with(|| TokenBucket::new(limit, now));
             if let Err(at) = b.take(now) {
                 drop(buckets);
-                tracing::debug!(subscription = %sub.name, message = %m.message_id, "rate limited; deferred");
+                tracing::debug!(subscription = %sub.name, message_id = %m.message_id, "rate limited; deferred");
                 self.outbox.defer(m.id, at)?;
                 return Ok(());
             }
@@ -454,7 +454,7 @@ impl Inner {
                 m.last_error.as_deref().unwrap_or("none")
             );
             self.outbox.dead(&m, m.attempts, &why, now)?;
-            tracing::error!(subscription = %sub.name, endpoint = %shown, message = %m.message_id, "dead-lettered: {why}");
+            tracing::error!(subscription = %sub.name, endpoint = %shown, message_id = %m.message_id, "dead-lettered: {why}");
             return Ok(());
         }
         let result = self.send(&ep, sub, endpoint, &m, attempt).await;
@@ -462,7 +462,7 @@ impl Inner {
         match result {
             Ok(detail) => {
                 self.outbox.delivered(&m, attempt, &detail, now)?;
-                tracing::info!(subscription = %sub.name, endpoint = %shown, kind = %m.kind, message = %m.message_id, attempt, "delivered");
+                tracing::info!(subscription = %sub.name, endpoint = %shown, kind = %m.kind, message_id = %m.message_id, attempt, "delivered");
             }
             Err(SendError { message, permanent }) => {
                 let next = if permanent {
@@ -473,12 +473,12 @@ impl Inner {
                 match next {
                     Next::RetryAt(at) => {
                         self.outbox.failed(&m, attempt, &message, at, now)?;
-                        tracing::warn!(subscription = %sub.name, endpoint = %shown, message = %m.message_id, attempt, retry_in_ms = at - now, error = %message, "delivery failed; will retry");
+                        tracing::warn!(subscription = %sub.name, endpoint = %shown, message_id = %m.message_id, attempt, retry_in_ms = at - now, error = %message, "delivery failed; will retry");
                     }
                     Next::DeadLetter(why) => {
                         let last = if permanent { why } else { format!("{why}; last error: {message}") };
                         self.outbox.dead(&m, attempt, &last, now)?;
-                        tracing::error!(subscription = %sub.name, endpoint = %shown, message = %m.message_id, attempt, error = %last, "dead-lettered");
+                        tracing::error!(subscription = %sub.name, endpoint = %shown, message_id = %m.message_id, attempt, error = %last, "dead-lettered");
                     }
                 }
             }
@@ -580,8 +580,9 @@ pub struct Running {
 }
 
 impl Running {
-    /// Waits until the notifier has stopped (after `shutdown` turned true): queued events are
-    /// taken in, in-flight deliveries finish.
+    /// Waits until the notifier has stopped: after `shutdown` turned true, in-flight
+    /// deliveries finish; intake ends once every clone of the handle is dropped (events
+    /// published until then are in the outbox).
     pub async fn stopped(self) {
         drop(self.handle);
         let _ = self.task.await;
@@ -676,17 +677,14 @@ pub async fn start(
                     }
                 })
             };
-            // Intake: until every sender is gone or shutdown, then what is left in the channel.
+            // Intake: until every handle is dropped — not at shutdown, because sinks write
+            // out their buffers after it and report those objects too. What is queued after
+            // delivery stopped is sent by the next start.
             let intake = {
                 let inner = inner.clone();
-                let mut stop = shutdown.clone();
                 tokio::spawn(async move {
                     loop {
-                        let first = tokio::select! {
-                            e = rx.recv() => e,
-                            _ = stop.wait_for(|v| *v) => None,
-                        };
-                        let Some(first) = first else { break };
+                        let Some(first) = rx.recv().await else { break };
                         let mut batch = vec![first];
                         while batch.len() < INTAKE_BATCH {
                             match rx.try_recv() {
@@ -697,16 +695,6 @@ pub async fn start(
                         if let Err(e) = inner.intake(&batch) {
                             tracing::error!(error = %e, events = batch.len(), "queuing events failed");
                         }
-                    }
-                    rx.close();
-                    let mut rest = Vec::new();
-                    while let Ok(e) = rx.try_recv() {
-                        rest.push(e);
-                    }
-                    if !rest.is_empty()
-                        && let Err(e) = inner.intake(&rest)
-                    {
-                        tracing::error!(error = %e, events = rest.len(), "queuing events at shutdown failed");
                     }
                 })
             };

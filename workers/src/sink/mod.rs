@@ -66,6 +66,34 @@ pub struct SinkConfig {
     pub memory_limit_bytes: u64,
     /// Identifies this process in claims.
     pub writer: String,
+    /// Told about every landed batch (the notifier's `object.created` events), if set. The
+    /// channel is bounded: when it is full the sink waits, after its objects are written and
+    /// before it commits. Unset: nothing changes.
+    pub landed_events: Option<tokio::sync::mpsc::Sender<LandedBatch>>,
+}
+
+/// A batch whose objects just became visible in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LandedBatch {
+    /// The sink's name.
+    pub sink: String,
+    pub topic: String,
+    pub partition: i32,
+    pub first: i64,
+    pub last: i64,
+    pub objects: Vec<LandedObject>,
+    /// When the batch landed, ms since the epoch.
+    pub landed_at_ms: i64,
+}
+
+/// One object of a [`LandedBatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LandedObject {
+    pub key: String,
+    pub rows: u64,
+    pub bytes: u64,
+    /// An object of refused messages (under the dead-letter prefix).
+    pub dead_letter: bool,
 }
 
 impl SinkConfig {
@@ -89,6 +117,7 @@ impl SinkConfig {
             max_message_bytes: spec.dead_letter.max_message_bytes as usize,
             memory_limit_bytes: 1024 * 1024 * 1024,
             writer: default_writer(),
+            landed_events: None,
         }
     }
 }
@@ -731,6 +760,29 @@ impl Sink {
             dead_letters = c.dead_letters, objects = c.objects.len(), bytes, ms = started.elapsed().as_millis() as u64,
             last_object = %c.objects.first().map(|o| o.key.as_str()).unwrap_or(""), "batch landed"
         );
+        if let Some(tx) = &self.cfg.landed_events {
+            let batch = LandedBatch {
+                sink: self.cfg.name.clone(),
+                topic: self.cfg.topic.clone(),
+                partition: p,
+                first: c.first,
+                last: c.last,
+                objects: c
+                    .objects
+                    .iter()
+                    .map(|o| LandedObject {
+                        key: o.key.clone(),
+                        rows: o.rows,
+                        bytes: o.bytes,
+                        dead_letter: o.key.contains(&dead_letter_folder),
+                    })
+                    .collect(),
+                landed_at_ms: now,
+            };
+            if tx.send(batch).await.is_err() {
+                tracing::warn!(sink = %self.cfg.name, partition = p, first = c.first, "landed-batch listener is gone; event not sent");
+            }
+        }
         // The commit is only a hint for recovery: a failure here costs a longer chain walk.
         if commit && let Err(e) = consumer.commit(&[(p, c.last + 1)]).await {
             tracing::warn!(partition = p, error = %e, "committing the offset failed (recovery follows the claim chain)");
