@@ -11,6 +11,9 @@
 //!
 //! The database runs in WAL mode with `synchronous=NORMAL`: a committed transaction survives a
 //! process crash (the case that matters here); an OS crash may lose the last moments.
+//! Confirmation tokens are stored only as SHA-256 hashes; the clear token sits in its
+//! confirmation message until that is sent, then is overwritten (`secure_delete`, WAL
+//! checkpointed). Unsubscribe tokens are kept: every message carries its endpoint's link.
 //! Calls are short and synchronous; the notifier holds the connection behind a mutex.
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -200,6 +203,8 @@ impl Outbox {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Freed content is overwritten: a sent confirmation's token does not linger in the file.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.execute_batch(SCHEMA)?;
         Ok(Outbox { conn: Mutex::new(conn), max_pending })
     }
@@ -296,7 +301,8 @@ impl Outbox {
             .optional()?)
     }
 
-    /// Sets an endpoint's state; confirming clears the token, unsubscribing cancels its
+    /// Sets an endpoint's state (confirming keeps the token's hash, so a second click says
+    /// "already confirmed"; it starts the digest window); unsubscribing cancels its
     /// pending messages and digest items. Logged.
     pub fn set_state(&self, endpoint_id: i64, state: &str, now_ms: i64) -> Result<()> {
         let mut c = self.conn();
@@ -305,7 +311,7 @@ impl Outbox {
         let outcome = match state {
             CONFIRMED => {
                 tx.execute(
-                    "UPDATE endpoints SET confirm_token_sha256 = NULL, confirm_expires_ms = NULL, last_digest_ms = ?2 WHERE id = ?1",
+                    "UPDATE endpoints SET confirm_expires_ms = NULL, last_digest_ms = ?2 WHERE id = ?1",
                     params![endpoint_id, now_ms],
                 )?;
                 "confirmed"
@@ -514,6 +520,11 @@ impl Outbox {
         )?;
         Self::log_tx(&tx, m, attempt, "delivered", detail, now_ms)?;
         tx.commit()?;
+        if m.kind == KIND_CONFIRMATION {
+            // Move the overwrite into the database file and empty the WAL, where the old page
+            // (with the token) still was. Best effort: a concurrent reader may delay it.
+            let _ = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
         Ok(())
     }
 
