@@ -21,6 +21,10 @@ struct Args {
     /// Pull policy of the worker image: Always, IfNotPresent or Never.
     #[arg(long, env = "TICKLAKE_WORKER_IMAGE_PULL_POLICY", default_value = "IfNotPresent")]
     worker_image_pull_policy: String,
+    /// Kafka bootstrap servers for resources that name none (`host:port,...`): the cluster's
+    /// Kafka, so the same manifests run locally (embedded log) and here.
+    #[arg(long, env = "TICKLAKE_DEFAULT_KAFKA_BOOTSTRAP")]
+    default_kafka_bootstrap: Option<String>,
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "TICKLAKE_WATCH_NAMESPACE")]
     namespace: Option<String>,
@@ -86,7 +90,11 @@ async fn run(args: Args) -> Result<()> {
     });
     let opts = Options {
         settings: Settings {
-            render: RenderConfig { worker_image: args.worker_image, image_pull_policy: args.worker_image_pull_policy },
+            render: RenderConfig {
+                worker_image: args.worker_image,
+                image_pull_policy: args.worker_image_pull_policy,
+                default_kafka_bootstrap: args.default_kafka_bootstrap,
+            },
             status_interval: Duration::from_secs(args.status_interval_seconds.max(1)),
             namespace: args.namespace,
             concurrency: args.concurrency.max(1),

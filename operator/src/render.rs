@@ -60,6 +60,10 @@ pub struct RenderConfig {
     pub worker_image: String,
     /// `Always`, `IfNotPresent` or `Never`.
     pub image_pull_policy: String,
+    /// Kafka bootstrap servers for resources whose spec names none — the cluster's Kafka (MSK,
+    /// self-run, or the chart's trial broker), set once in the operator's configuration. With
+    /// it, the same manifests run under `ticklake local up` (embedded log) and in a cluster.
+    pub default_kafka_bootstrap: Option<String>,
 }
 
 impl Default for RenderConfig {
@@ -67,6 +71,7 @@ impl Default for RenderConfig {
         RenderConfig {
             worker_image: format!("ghcr.io/ticklake/ticklake:{}", env!("CARGO_PKG_VERSION")),
             image_pull_policy: "IfNotPresent".to_string(),
+            default_kafka_bootstrap: None,
         }
     }
 }
@@ -151,6 +156,16 @@ impl RenderError {
             RenderError::Missing(_) => "InvalidResource",
         }
     }
+}
+
+/// The Kafka connection a resource's workers use: its own, or the operator's default
+/// bootstrap servers when it names none.
+pub fn effective_kafka(k: &KafkaConnection, cfg: &RenderConfig) -> Result<KafkaConnection, RenderError> {
+    let mut k = k.clone();
+    if k.bootstrap_servers.as_deref().is_none_or(|s| s.trim().is_empty()) {
+        k.bootstrap_servers = Some(cfg.default_kafka_bootstrap.clone().ok_or(RenderError::KafkaNotConfigured)?);
+    }
+    Ok(k)
 }
 
 fn owner_reference<K: Resource<DynamicType = ()>>(obj: &K) -> Result<OwnerReference, RenderError> {
@@ -288,12 +303,11 @@ fn resources_or(spec: Option<&k8s_openapi::api::core::v1::ResourceRequirements>,
 pub fn stockstream(ss: &StockStream, cfg: &RenderConfig) -> Result<ProducerObjects, RenderError> {
     let name = ss.meta().name.as_deref().ok_or(RenderError::Missing("metadata.name"))?;
     let ns = ss.meta().namespace.as_deref().ok_or(RenderError::Missing("metadata.namespace"))?;
-    if ss.spec.kafka.bootstrap_servers.as_deref().is_none_or(|s| s.trim().is_empty()) {
-        return Err(RenderError::KafkaNotConfigured);
-    }
+    let mut spec = ss.spec.clone();
+    spec.kafka = effective_kafka(&spec.kafka, cfg)?;
     let owner = owner_reference(ss)?;
     let c = Component::Producer;
-    let manifest = worker_manifest(ss, &serde_json::to_value(&ss.spec).expect("spec serializes"));
+    let manifest = worker_manifest(ss, &serde_json::to_value(&spec).expect("spec serializes"));
     let replicas = ss.spec.replicas.max(0);
     // The shard count is part of the configuration: changing replicas re-shares the symbols,
     // so every producer restarts with its new share.
@@ -301,7 +315,7 @@ pub fn stockstream(ss: &StockStream, cfg: &RenderConfig) -> Result<ProducerObjec
     let (mut env, mut mounts, mut volumes) = (Vec::new(), Vec::new(), Vec::new());
     env.push(json!({"name": "POD_INDEX", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['apps.kubernetes.io/pod-index']"}}}));
     env.push(json!({"name": "TICKLAKE_SHARD", "value": format!("$(POD_INDEX)/{}", replicas.max(1))}));
-    kafka_env(&ss.spec.kafka, &mut env, &mut mounts, &mut volumes);
+    kafka_env(&spec.kafka, &mut env, &mut mounts, &mut volumes);
     let template = pod_template(
         name,
         cfg,
@@ -347,15 +361,14 @@ pub fn stockstream(ss: &StockStream, cfg: &RenderConfig) -> Result<ProducerObjec
 pub fn s3sink(sink: &S3Sink, cfg: &RenderConfig) -> Result<SinkObjects, RenderError> {
     let name = sink.meta().name.as_deref().ok_or(RenderError::Missing("metadata.name"))?;
     let ns = sink.meta().namespace.as_deref().ok_or(RenderError::Missing("metadata.namespace"))?;
-    if sink.spec.kafka.bootstrap_servers.as_deref().is_none_or(|s| s.trim().is_empty()) {
-        return Err(RenderError::KafkaNotConfigured);
-    }
+    let mut spec = sink.spec.clone();
+    spec.kafka = effective_kafka(&spec.kafka, cfg)?;
     let owner = owner_reference(sink)?;
     let c = Component::Sink;
-    let manifest = worker_manifest(sink, &serde_json::to_value(&sink.spec).expect("spec serializes"));
+    let manifest = worker_manifest(sink, &serde_json::to_value(&spec).expect("spec serializes"));
     let config_hash = short_hash(&manifest);
     let (mut env, mut mounts, mut volumes) = (Vec::new(), Vec::new(), Vec::new());
-    kafka_env(&sink.spec.kafka, &mut env, &mut mounts, &mut volumes);
+    kafka_env(&spec.kafka, &mut env, &mut mounts, &mut volumes);
     if let Some(region) = &sink.spec.region {
         env.push(json!({"name": "AWS_REGION", "value": region}));
     }
@@ -537,5 +550,16 @@ mod tests {
         assert_eq!(e.reason(), "KafkaNotConfigured");
         let e = s3sink(&sink("{topic: t, bucket: b}"), &RenderConfig::default()).unwrap_err();
         assert_eq!(e, RenderError::KafkaNotConfigured);
+    }
+
+    #[test]
+    fn the_operators_default_kafka_fills_a_spec_without_one() {
+        let cfg = RenderConfig { default_kafka_bootstrap: Some("kafka.kafka:9092".into()), ..RenderConfig::default() };
+        let o = s3sink(&sink("{topic: t, bucket: b}"), &cfg).unwrap();
+        let worker: ticklake_api::crd::S3Sink = serde_yaml::from_str(&o.config_map.data.unwrap()[CONFIG_FILE]).unwrap();
+        assert_eq!(worker.spec.kafka.bootstrap_servers.as_deref(), Some("kafka.kafka:9092"));
+        // A spec's own servers win.
+        let own = stockstream(&stream(STREAM), &cfg).unwrap();
+        assert!(own.config_map.data.unwrap()[CONFIG_FILE].contains("k:9092"));
     }
 }

@@ -113,7 +113,8 @@ async fn reconcile_inner(sink: Arc<S3Sink>, ctx: &Context) -> Result<Action, Err
 }
 
 async fn topic_exists(sink: &S3Sink, ctx: &Context) -> Result<bool, Error> {
-    let k = &sink.spec.kafka;
+    let k =
+        &render::effective_kafka(&sink.spec.kafka, &ctx.settings.render).map_err(|e| Error::Kafka(e.to_string()))?;
     let sasl = match (&k.secret_ref, k.sasl_mechanism) {
         (Some(secret), Some(_)) => {
             Some(ctx.sasl_credentials(&sink.namespace().unwrap_or_default(), &secret.name).await?)

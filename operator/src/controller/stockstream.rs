@@ -39,7 +39,7 @@ async fn reconcile_inner(ss: Arc<StockStream>, ctx: &Context) -> Result<Action, 
 
 /// Connects to the resource's Kafka cluster as admin.
 async fn admin(ss: &StockStream, ctx: &Context) -> Result<Arc<ticklake_bus::kafka::KafkaBus>, Error> {
-    let k = &ss.spec.kafka;
+    let k = &render::effective_kafka(&ss.spec.kafka, &ctx.settings.render).map_err(|e| Error::Kafka(e.to_string()))?;
     let sasl = match (&k.secret_ref, k.sasl_mechanism) {
         (Some(secret), Some(_)) => Some(ctx.sasl_credentials(&ss.namespace().unwrap_or_default(), &secret.name).await?),
         _ => None,

@@ -1,0 +1,286 @@
+//! The operator against a real kube-apiserver + etcd + kube-controller-manager (no kubelet),
+//! a real Kafka broker and a real MinIO — all started by `scripts/test.sh`, which exports:
+//! `TICKLAKE_TEST_KUBECONFIG`, `TICKLAKE_TEST_KUBECTL`, `TICKLAKE_TEST_KAFKA_BOOTSTRAP`,
+//! `TICKLAKE_TEST_S3_ENDPOINT` and the MinIO credentials in `AWS_ACCESS_KEY_ID` /
+//! `AWS_SECRET_ACCESS_KEY`.
+//!
+//! Each test runs its own operator process(es) (`ticklake-operator --namespace <ns>`) in a
+//! namespace of its own, so tests run in parallel without seeing each other.
+
+#![cfg(feature = "envtest")]
+
+mod harness;
+mod lifecycle;
+mod workers;
+
+use harness::*;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::{Api, DeleteParams, PostParams};
+use serde_json::json;
+use std::time::Duration;
+use ticklake_api::crd::StockStream;
+
+/// Bad specs are refused by the CRD schema with a message that says what to fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crds_refuse_bad_specs_with_useful_messages() {
+    let c = client().await;
+    install_crds(&c).await;
+    let ns = namespace(&c, "crd").await;
+    let good = json!({
+        "apiVersion": "ticklake.dev/v1alpha1", "kind": "StockStream",
+        "metadata": {"name": "good"},
+        "spec": {"source": {"simulator": {}}, "topic": "t", "kafka": {"bootstrapServers": "k:9092"}},
+    });
+    let cases = [
+        (
+            json!({"spec": {"source": {"replay": {"files": ["a.csv"], "mapping": {"preset": "kaggleIndexProcessed"}}}}}),
+            "exactly one of source",
+        ),
+        (json!({"spec": {"topic": ".."}}), "not valid Kafka topic"),
+        (
+            json!({"spec": {"kafka": {"securityProtocol": "SASL_SSL", "secretRef": {"name": "k"}}}}),
+            "saslMechanism is required",
+        ),
+        (json!({"metadata": {"name": "x".repeat(44)}}), "at most 43 characters"),
+        (json!({"spec": {"partitions": 0}}), "should be greater than or equal to 1"),
+        (json!({"spec": {"topik": "typo"}}), "unknown field"),
+    ];
+    for (patch, expected) in cases {
+        let mut obj = good.clone();
+        merge(&mut obj, &patch);
+        if obj["metadata"]["name"] == "good" {
+            obj["metadata"]["name"] = json!(unique("bad"));
+        }
+        let err = create_raw(&c, &ns, "stockstreams", &obj).await.expect_err(&format!("{patch} must be refused"));
+        assert!(err.contains(expected), "{patch}: expected {expected:?} in the refusal, got: {err}");
+    }
+    // Partitions only grow (a transition rule, checked on update).
+    create_raw(&c, &ns, "stockstreams", &good).await.expect("a good StockStream is admitted");
+    let api: Api<StockStream> = Api::namespaced(c.clone(), &ns);
+    let mut live = api.get("good").await.unwrap();
+    assert_eq!(live.spec.partitions, 6, "the schema's default");
+    live.spec.partitions = 8;
+    api.replace("good", &PostParams::default(), &live).await.expect("growing partitions is allowed");
+    live = api.get("good").await.unwrap();
+    live.spec.partitions = 7;
+    let err = api.replace("good", &PostParams::default(), &live).await.expect_err("shrinking must be refused");
+    assert!(err.to_string().contains("partitions can only grow"), "{err}");
+    let sink = json!({
+        "apiVersion": "ticklake.dev/v1alpha1", "kind": "S3Sink", "metadata": {"name": "s"},
+        "spec": {"topic": "t", "bucket": "b-ok", "prefix": "ticks",
+                 "athena": {"workgroup": "w", "resultLocation": "s3://b-ok/ticks/results/"}},
+    });
+    let err = create_raw(&c, &ns, "s3sinks", &sink).await.expect_err("results inside the table");
+    assert!(err.contains("must not be inside the sink's own data"), "{err}");
+    drop_namespace(&c, &ns).await;
+}
+
+/// An unchanged resource is reconciled again and again (status interval 1 s) without a single
+/// write: no object's resourceVersion moves and the operator's write counter stays put.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_reconcile_of_an_unchanged_resource_writes_nothing() {
+    let c = client().await;
+    install_crds(&c).await;
+    let ns = namespace(&c, "idem").await;
+    let op = Operator::start(&ns, "op", &[]).await;
+    let topic = unique("idem");
+    apply(&c, &ns, stockstream_manifest("idem", &topic, 1)).await;
+    apply(&c, &ns, sink_manifest("idem-lake", &topic, "idem-bucket")).await;
+    wait_for(Duration::from_secs(60), "both resources reconciled", || async {
+        let ss = get_json(&c, &ns, "stockstreams", "idem").await?;
+        let sk = get_json(&c, &ns, "s3sinks", "idem-lake").await?;
+        (ss["status"]["observedGeneration"] == 1 && sk["status"]["observedGeneration"] == 1).then_some(())
+    })
+    .await;
+    // Let the controller-manager finish its own status updates of the workloads.
+    let snapshot = || async {
+        let mut v = Vec::new();
+        for (plural, name) in [
+            ("stockstreams", "idem"),
+            ("s3sinks", "idem-lake"),
+            ("configmaps", "idem-producer-config"),
+            ("configmaps", "idem-lake-sink-config"),
+            ("statefulsets", "idem-producer"),
+            ("deployments", "idem-lake-sink"),
+        ] {
+            let o = get_json(&c, &ns, plural, name).await.unwrap_or_default();
+            v.push(format!("{plural}/{name}@{}", o["metadata"]["resourceVersion"]));
+        }
+        v
+    };
+    let mut before = snapshot().await;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = snapshot().await;
+        if now == before {
+            break;
+        }
+        before = now;
+    }
+    let writes_before = metric_sum(&op.metrics().await, "ticklake_operator_writes_total");
+    let reconciles_before = metric_sum(&op.metrics().await, "ticklake_operator_reconciles_total");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let m = op.metrics().await;
+    assert!(
+        metric_sum(&m, "ticklake_operator_reconciles_total") >= reconciles_before + 6.0,
+        "the operator kept reconciling:\n{m}"
+    );
+    assert_eq!(snapshot().await, before, "no object changed");
+    assert_eq!(metric_sum(&m, "ticklake_operator_writes_total"), writes_before, "no writes:\n{m}");
+    drop(op);
+    drop_namespace(&c, &ns).await;
+}
+
+/// Two operator replicas: one holds the Lease and reconciles; killed, the other takes over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_one_leader_and_failover() {
+    let c = client().await;
+    install_crds(&c).await;
+    let ns = namespace(&c, "lead").await;
+    let a = Operator::start(&ns, "replica-a", &[]).await;
+    let b = Operator::start(&ns, "replica-b", &[]).await;
+    let leases: Api<Lease> = Api::namespaced(c.clone(), &ns);
+    let holder = wait_for(Duration::from_secs(30), "a leader", || async {
+        leases.get_opt(&a.lease).await.ok().flatten()?.spec?.holder_identity
+    })
+    .await;
+    assert!(holder == "replica-a" || holder == "replica-b", "{holder}");
+    let (mut leader, follower) = if holder == "replica-a" { (a, b) } else { (b, a) };
+    // Exactly one leads: the leader gauge says so on each.
+    assert_eq!(metric_sum(&leader.metrics().await, "ticklake_operator_leader"), 1.0);
+    assert_eq!(metric_sum(&follower.metrics().await, "ticklake_operator_leader"), 0.0);
+    apply(&c, &ns, stockstream_manifest("one", &unique("one"), 1)).await;
+    let sets: Api<StatefulSet> = Api::namespaced(c.clone(), &ns);
+    wait_for(Duration::from_secs(30), "the leader reconciles", || async {
+        sets.get_opt("one-producer").await.ok().flatten()
+    })
+    .await;
+    assert_eq!(metric_sum(&follower.metrics().await, "ticklake_operator_reconciles_total"), 0.0, "the follower waits");
+    // The leader dies without releasing the Lease: the follower takes over once it expires.
+    leader.kill();
+    let started = std::time::Instant::now();
+    apply(&c, &ns, stockstream_manifest("two", &unique("two"), 1)).await;
+    let new = wait_for(Duration::from_secs(60), "the follower takes over", || async {
+        let h = leases.get_opt(&follower.lease).await.ok().flatten()?.spec?.holder_identity?;
+        (h == follower.identity).then_some(h)
+    })
+    .await;
+    assert_eq!(new, follower.identity);
+    wait_for(Duration::from_secs(30), "the new leader reconciles", || async {
+        sets.get_opt("two-producer").await.ok().flatten()
+    })
+    .await;
+    eprintln!("failover took {:?} (lease duration 4 s)", started.elapsed());
+    assert_eq!(metric_sum(&follower.metrics().await, "ticklake_operator_leader"), 1.0);
+    drop(follower);
+    drop_namespace(&c, &ns).await;
+}
+
+/// `kubectl apply -f deploy/examples/` gives the workers' workloads; `kubectl get` shows
+/// meaningful columns; `kubectl delete` cleans up (the garbage collector removes what the
+/// resources owned).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_apply_the_examples_then_delete() {
+    let c = client().await;
+    install_crds(&c).await;
+    let ns = namespace(&c, "examples").await;
+    let kafka = need("TICKLAKE_TEST_KAFKA_BOOTSTRAP");
+    let _op = Operator::start(&ns, "op", &["--default-kafka-bootstrap", &kafka]).await;
+    let examples = format!("{}/../deploy/examples/", env!("CARGO_MANIFEST_DIR"));
+    let out = kubectl(&["apply", "-n", &ns, "-f", &examples]);
+    assert!(out.contains("stockstream.ticklake.dev/ticks"), "{out}");
+    let sets: Api<StatefulSet> = Api::namespaced(c.clone(), &ns);
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(c.clone(), &ns);
+    wait_for(Duration::from_secs(60), "the examples' workloads", || async {
+        let s = sets.get_opt("ticks-producer").await.ok().flatten()?;
+        let d = deployments.get_opt("ticks-lake-sink").await.ok().flatten()?;
+        Some((s, d))
+    })
+    .await;
+    wait_for(Duration::from_secs(60), "status of the examples", || async {
+        let ss = get_json(&c, &ns, "stockstreams", "ticks").await?;
+        let sk = get_json(&c, &ns, "s3sinks", "ticks-lake").await?;
+        (ss["status"]["topicPartitions"] == 6 && sk["status"]["observedGeneration"] == 1).then_some(())
+    })
+    .await;
+    let table = kubectl(&["get", "stockstreams,s3sinks,alertsubscriptions", "-n", &ns]);
+    eprintln!("{table}");
+    for column in ["READY", "TOPIC", "REPLICAS", "MSG/S", "PRODUCED", "BUCKET", "LAG", "DEAD", "ENDPOINTS"] {
+        assert!(table.contains(column), "column {column} missing:\n{table}");
+    }
+    let wide = kubectl(&["get", "stockstreams", "-n", &ns, "-o", "wide"]);
+    assert!(wide.contains("REASON") && wide.contains("PodsStarting"), "{wide}");
+    let sub = wait_for(Duration::from_secs(30), "the AlertSubscription's reason", || async {
+        let a = get_json(&c, &ns, "alertsubscriptions", "ticks-landed").await?;
+        a["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == "Ready")?["reason"]
+            .as_str()
+            .map(String::from)
+    })
+    .await;
+    assert_eq!(sub, "DeliveryNotAvailable");
+    kubectl(&["delete", "-n", &ns, "-f", &examples, "--wait=true"]);
+    wait_for(Duration::from_secs(60), "garbage collection of the workloads", || async {
+        let s = sets.get_opt("ticks-producer").await.ok()?;
+        let d = deployments.get_opt("ticks-lake-sink").await.ok()?;
+        let cm = get_json(&c, &ns, "configmaps", "ticks-producer-config").await;
+        (s.is_none() && d.is_none() && cm.is_none()).then_some(())
+    })
+    .await;
+    drop_namespace(&c, &ns).await;
+}
+
+/// A resource that cannot run is reported in its status — the operator keeps going.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_or_unreachable_is_reported_not_crashed() {
+    let c = client().await;
+    install_crds(&c).await;
+    let ns = namespace(&c, "bad").await;
+    let op = Operator::start(&ns, "op", &[]).await;
+    // No Kafka anywhere: nothing to deploy, said so.
+    let mut no_kafka = stockstream_manifest("nokafka", "t", 1);
+    no_kafka["spec"]["kafka"] = json!({});
+    apply(&c, &ns, no_kafka).await;
+    let (ready, degraded) = wait_conditions(&c, &ns, "stockstreams", "nokafka", "KafkaNotConfigured").await;
+    assert_eq!(ready["status"], "False");
+    assert_eq!(degraded["status"], "True");
+    assert!(degraded["message"].as_str().unwrap().contains("bootstrapServers"), "{degraded}");
+    assert!(get_json(&c, &ns, "statefulsets", "nokafka-producer").await.is_none(), "nothing deployed");
+    // Kafka unreachable: the workers are deployed, the topic is retried with backoff.
+    let mut unreachable = stockstream_manifest("unreachable", "t", 1);
+    unreachable["spec"]["kafka"]["bootstrapServers"] = json!("127.0.0.1:1");
+    apply(&c, &ns, unreachable).await;
+    let (ready, _) = wait_conditions(&c, &ns, "stockstreams", "unreachable", "KafkaUnavailable").await;
+    assert_eq!(ready["status"], "False");
+    assert!(get_json(&c, &ns, "statefulsets", "unreachable-producer").await.is_some());
+    wait_for(Duration::from_secs(60), "retries counted as errors", || async {
+        let m = op.metrics().await;
+        (metric_sum(&m, "ticklake_operator_reconcile_errors_total") >= 2.0).then_some(())
+    })
+    .await;
+    // A sink whose topic does not exist yet: not ready, not degraded.
+    apply(&c, &ns, sink_manifest("early", &unique("missing"), "early-bucket")).await;
+    let (ready, degraded) = wait_conditions(&c, &ns, "s3sinks", "early", "TopicMissing").await;
+    assert_eq!((ready["status"].as_str(), degraded["status"].as_str()), (Some("False"), Some("False")));
+    // A subscription to a sink that does not exist, then does.
+    apply(
+        &c,
+        &ns,
+        json!({
+            "apiVersion": "ticklake.dev/v1alpha1", "kind": "AlertSubscription", "metadata": {"name": "alerts"},
+            "spec": {"watch": {"sinkRef": "later"}, "endpoints": [{"protocol": "email", "address": "ops@example.com"}]},
+        }),
+    )
+    .await;
+    wait_conditions(&c, &ns, "alertsubscriptions", "alerts", "SinkNotFound").await;
+    apply(&c, &ns, sink_manifest("later", &unique("later"), "later-bucket")).await;
+    wait_conditions(&c, &ns, "alertsubscriptions", "alerts", "DeliveryNotAvailable").await;
+    assert_eq!(op.get("/healthz").await.0, 200, "the operator is fine");
+    // Events tell what failed.
+    let events = kubectl(&["get", "events", "-n", &ns]);
+    assert!(events.contains("KafkaNotConfigured") && events.contains("KafkaUnavailable"), "{events}");
+    drop(op);
+    let api: Api<StockStream> = Api::namespaced(c.clone(), &ns);
+    let _ = api.delete("unreachable", &DeleteParams::default()).await;
+    drop_namespace(&c, &ns).await;
+}
