@@ -19,10 +19,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use ticklake_api::crd::Protocol;
 use ticklake_bus::Bus;
 use ticklake_bus::embedded::{EmbeddedLog, LogOptions};
-use ticklake_workers::telemetry::Telemetry;
 use ticklake_workers::sink::LandedBatch;
+use ticklake_workers::telemetry::Telemetry;
 use tokio::sync::{mpsc, watch};
 
 #[derive(Args)]
@@ -79,11 +80,7 @@ async fn start_notifier(
         .filter_map(|r| match r {
             Resource::S3Sink(s) => Some((
                 s.metadata.name.clone().unwrap_or_default(),
-                (
-                    s.spec.bucket.clone(),
-                    s.spec.prefix.clone(),
-                    s.spec.region.clone().unwrap_or_else(|| "local".into()),
-                ),
+                (s.spec.bucket.clone(), s.spec.prefix.clone(), s.spec.region.clone().unwrap_or_else(|| "local".into())),
             )),
             _ => None,
         })
@@ -96,6 +93,26 @@ async fn start_notifier(
         resolved.push(ticklake_notify::Subscription::from_spec(&name, &a.spec, &lookup, &env)?);
     }
     let cfg = notify_config(args.notify_config.as_ref())?;
+    if cfg.smtp.is_none() {
+        // The example manifests subscribe an email address: without an SMTP server the
+        // runner still runs the pipeline (and any other endpoint), and says what it skips.
+        for s in &mut resolved {
+            s.endpoints.retain(|e| {
+                let email = matches!(e.protocol, Protocol::Email | Protocol::EmailJson);
+                if email {
+                    tracing::warn!(
+                        subscription = %s.name, address = %e.address,
+                        "email endpoint not delivered: no SMTP server configured (give --notify-config with smtp; see notify/README.md)"
+                    );
+                }
+                !email
+            });
+        }
+        resolved.retain(|s| !s.endpoints.is_empty());
+        if resolved.is_empty() {
+            return Ok(None);
+        }
+    }
     let running =
         ticklake_notify::start(cfg, resolved, &args.data_dir.join("notify").join("outbox.sqlite"), &env, stop).await?;
     let (tx, mut rx) = mpsc::channel::<LandedBatch>(LANDED_CHANNEL);

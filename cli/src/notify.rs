@@ -106,9 +106,8 @@ pub fn run(args: NotifyArgs) -> Result<()> {
             let endpoints = outbox.endpoints()?;
             for m in outbox.dead_letters()? {
                 let ep = endpoints.iter().find(|e| e.id == m.endpoint_id);
-                let (sub, address) = ep
-                    .map(|e| (e.subscription.clone(), shown(&e.protocol, &e.address)))
-                    .unwrap_or_default();
+                let (sub, address) =
+                    ep.map(|e| (e.subscription.clone(), shown(&e.protocol, &e.address))).unwrap_or_default();
                 let err = m.last_error.unwrap_or_default();
                 if json {
                     println!(

@@ -131,10 +131,8 @@ spec:
 
     let rx = Receiver::start(addr).await;
     let mut second = spawn_up(dir, "run2");
-    let expected: BTreeSet<String> = keys
-        .iter()
-        .map(|k| ticklake_notify::event::stable_id("evt", &["object.created", "demo", k]))
-        .collect();
+    let expected: BTreeSet<String> =
+        keys.iter().map(|k| ticklake_notify::event::stable_id("evt", &["object.created", "demo", k])).collect();
     let got = eventually(60, "every object's event delivered after the restart", || async {
         let ids: Vec<String> = rx
             .hits()
@@ -159,7 +157,11 @@ spec:
     for id in &all {
         *counts.entry(id).or_default() += 1;
     }
-    assert!(counts.values().all(|&c| c == 1), "each event once: {:?}", counts.iter().filter(|(_, c)| **c > 1).collect::<Vec<_>>());
+    assert!(
+        counts.values().all(|&c| c == 1),
+        "each event once: {:?}",
+        counts.iter().filter(|(_, c)| **c > 1).collect::<Vec<_>>()
+    );
     assert!(got.len() >= expected.len());
     let o = Outbox::open(&outbox_path, u64::MAX).unwrap();
     let statuses: BTreeSet<String> =
@@ -220,7 +222,9 @@ spec:
     write(
         dir,
         "notify.yaml",
-        &format!("smtp: {{host: \"{host}\", port: {port}, tls: none, from: \"ticklake <ticklake@example.com>\"}}\nhttp: {{listen: \"127.0.0.1:0\"}}\n"),
+        &format!(
+            "smtp: {{host: \"{host}\", port: {port}, tls: none, from: \"ticklake <ticklake@example.com>\"}}\nhttp: {{listen: \"127.0.0.1:0\"}}\n"
+        ),
     );
     let mut child = spawn_up(dir, "run");
     let conf = eventually(60, "the confirmation email", || async {

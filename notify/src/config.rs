@@ -241,7 +241,10 @@ mod tests {
         assert!(e.to_string().contains("unknown field"), "{e}");
         let s: SmtpConfig = serde_json::from_str(r#"{"host": "h", "from": "a@b", "tls": "tls"}"#).unwrap();
         assert_eq!(s.port(), 465);
-        let bad: NotifierConfig = serde_json::from_str(r#"{"retry": {"email": {"maxAttempts": 0, "maxAgeMs": 1, "baseDelayMs": 1, "maxDelayMs": 1}}}"#).unwrap();
+        let bad: NotifierConfig = serde_json::from_str(
+            r#"{"retry": {"email": {"maxAttempts": 0, "maxAgeMs": 1, "baseDelayMs": 1, "maxDelayMs": 1}}}"#,
+        )
+        .unwrap();
         assert!(bad.validate().unwrap_err().contains("retry.email.maxAttempts"));
     }
 }

@@ -50,11 +50,10 @@ impl Mailer {
         let port = cfg.port();
         let builder = match cfg.tls {
             SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host),
-            SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&cfg.host)
-                .map_err(|e| format!("smtp: {e}"))?,
-            SmtpTls::Tls => {
-                AsyncSmtpTransport::<Tokio1Executor>::relay(&cfg.host).map_err(|e| format!("smtp: {e}"))?
+            SmtpTls::Starttls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&cfg.host).map_err(|e| format!("smtp: {e}"))?
             }
+            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&cfg.host).map_err(|e| format!("smtp: {e}"))?,
         };
         let mut builder = builder.port(port).timeout(Some(Duration::from_millis(cfg.timeout_ms)));
         if let Some(user) = &cfg.username {

@@ -103,7 +103,12 @@ impl FilterPolicy {
     }
 }
 
-fn parse_object(m: &Map<String, Value>, at: &str, depth: usize, entries: &mut usize) -> Result<Vec<Clause>, PolicyError> {
+fn parse_object(
+    m: &Map<String, Value>,
+    at: &str,
+    depth: usize,
+    entries: &mut usize,
+) -> Result<Vec<Clause>, PolicyError> {
     let mut out = Vec::new();
     for (k, v) in m {
         let path = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
@@ -117,7 +122,9 @@ fn parse_object(m: &Map<String, Value>, at: &str, depth: usize, entries: &mut us
             }
             let mut parsed = Vec::new();
             for (i, a) in alts.iter().enumerate() {
-                let Value::Object(am) = a else { return err(format!("{path}[{i}]: each $or alternative is an object")) };
+                let Value::Object(am) = a else {
+                    return err(format!("{path}[{i}]: each $or alternative is an object"));
+                };
                 let clauses = parse_object(am, &format!("{path}[{i}]"), depth + 1, entries)?;
                 if clauses.is_empty() {
                     return err(format!("{path}[{i}]: an empty alternative"));
@@ -196,7 +203,9 @@ fn parse_matcher(e: &Value, at: &str) -> Result<Matcher, PolicyError> {
             _ => err(format!("{at}: anything-but takes a value, a non-empty list or {{\"prefix\": s}}")),
         },
         "numeric" => {
-            let Value::Array(xs) = arg else { return err(format!("{at}: numeric takes a list like [\">\", 0, \"<=\", 5]")) };
+            let Value::Array(xs) = arg else {
+                return err(format!("{at}: numeric takes a list like [\">\", 0, \"<=\", 5]"));
+            };
             if xs.len() != 2 && xs.len() != 4 {
                 return err(format!("{at}: numeric takes one comparison or two (a range)"));
             }

@@ -114,11 +114,12 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
             if roots.is_empty() {
                 return Err("no trusted root certificates found on this system".into());
             }
-            let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-                .with_safe_default_protocol_versions()
-                .map_err(|e| e.to_string())?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
+            let cfg =
+                rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| e.to_string())?
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
             Ok(Arc::new(cfg))
         })
         .clone()
@@ -283,7 +284,23 @@ mod tests {
     #[test]
     fn private_and_loopback_ranges_are_refused_by_default() {
         let p = TargetPolicy::default();
-        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254", "100.64.0.1", "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "0.0.0.0", "255.255.255.255", "224.0.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+        ] {
             assert!(p.check(ip.parse().unwrap()).is_err(), "{ip} must be refused");
         }
         for ip in ["93.184.216.34", "172.32.0.1", "100.128.0.1", "2606:4700::1111"] {
@@ -304,17 +321,20 @@ mod tests {
         assert!(!verify(b"other", &h, b"{\"a\":1}", 1_700_000_100, 300), "wrong key");
         assert!(!verify(b"s3cret", &h, b"{\"a\":1}", 1_700_001_000, 300), "too old");
         assert!(!verify(b"s3cret", "garbage", b"", 0, 300));
-                // Computed independently: Python's hmac.new(b"key", b"1.body", hashlib.sha256).
+        // Computed independently: Python's hmac.new(b"key", b"1.body", hashlib.sha256).
         assert_eq!(sign(b"key", 1, b"body"), "t=1,v1=91b5374b153842ad05b2c4eab9349b8321b14703165bd3fb8b034dfb8be98ae5");
     }
 
     #[tokio::test]
     async fn refuses_before_connecting() {
-        let e = request("POST", "http://127.0.0.1:9/x", &[], Bytes::new(), Duration::from_secs(2), TargetPolicy::default())
+        let e =
+            request("POST", "http://127.0.0.1:9/x", &[], Bytes::new(), Duration::from_secs(2), TargetPolicy::default())
+                .await
+                .unwrap_err();
+        assert!(matches!(e, HttpError::Refused(ref m) if m.contains("loopback")), "{e}");
+        let e = request("POST", "ftp://x/", &[], Bytes::new(), Duration::from_secs(2), TargetPolicy::ANY)
             .await
             .unwrap_err();
-        assert!(matches!(e, HttpError::Refused(ref m) if m.contains("loopback")), "{e}");
-        let e = request("POST", "ftp://x/", &[], Bytes::new(), Duration::from_secs(2), TargetPolicy::ANY).await.unwrap_err();
         assert!(matches!(e, HttpError::Url(..)), "{e}");
     }
 }

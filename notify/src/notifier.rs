@@ -112,7 +112,9 @@ pub struct Subscription {
 /// The environment variable the local runner reads a Secret key from:
 /// `TICKLAKE_SECRET_<NAME>_<KEY>`, upper case, other characters as `_`.
 pub fn secret_env_name(name: &str, key: &str) -> String {
-    let clean = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect::<String>();
+    let clean = |s: &str| {
+        s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect::<String>()
+    };
     format!("TICKLAKE_SECRET_{}_{}", clean(name), clean(key))
 }
 
@@ -128,9 +130,8 @@ impl Subscription {
         let fail = |detail: String| NotifyError::Subscription { subscription: name.to_string(), detail };
         let watch = match (&spec.watch.sink_ref, &spec.watch.bucket) {
             (Some(s), None) => {
-                let (bucket, prefix) = sink(s).ok_or_else(|| {
-                    fail(format!("watch.sinkRef {s:?} names no S3Sink in the manifests"))
-                })?;
+                let (bucket, prefix) =
+                    sink(s).ok_or_else(|| fail(format!("watch.sinkRef {s:?} names no S3Sink in the manifests")))?;
                 let prefix = prefix.trim_matches('/');
                 let key_prefix = if prefix.is_empty() {
                     spec.watch.prefix.clone()
@@ -498,7 +499,10 @@ impl Inner {
             .map_err(|e| SendError { message: format!("unreadable outbox payload: {e}"), permanent: true })?;
         let max_listed = self.cfg.max_listed as usize;
         if m.kind == KIND_CONFIRMATION {
-            let mailer = self.mailer.as_ref().ok_or_else(|| SendError { message: "no SMTP server configured".into(), permanent: false })?;
+            let mailer = self
+                .mailer
+                .as_ref()
+                .ok_or_else(|| SendError { message: "no SMTP server configured".into(), permanent: false })?;
             let url = payload.confirm_url.unwrap_or_default();
             let expires = crate::event::rfc3339(payload.expires_ms.unwrap_or(0));
             let body = render::confirmation_email(&sub.name, &ep.address, &url, &expires);
@@ -509,7 +513,10 @@ impl Inner {
         let env = render::envelope(&m.message_id, &sub.name, payload.events, payload.window_ms, &unsubscribe);
         match endpoint.protocol {
             Protocol::Email | Protocol::EmailJson => {
-                let mailer = self.mailer.as_ref().ok_or_else(|| SendError { message: "no SMTP server configured".into(), permanent: false })?;
+                let mailer = self
+                    .mailer
+                    .as_ref()
+                    .ok_or_else(|| SendError { message: "no SMTP server configured".into(), permanent: false })?;
                 let body = if endpoint.protocol == Protocol::Email {
                     render::email(&env, max_listed)
                 } else {
@@ -714,7 +721,7 @@ pub async fn start(
                             tracing::error!(error = %e, "closing digests failed");
                         }
                         n += 1;
-                        if n % 600 == 0
+                        if n.is_multiple_of(600)
                             && let Err(e) = inner.outbox.prune(inner.cfg.delivery_log_max_rows, KEEP_DONE_MS, now_ms())
                         {
                             tracing::warn!(error = %e, "pruning the outbox failed");
@@ -825,8 +832,13 @@ mod tests {
         .unwrap();
         assert!(b.wants(&ev("anything", "demo", "exports/x")));
         assert!(!b.wants(&ev("anything", "other", "exports/x")));
-        let e = Subscription::from_spec("c", &spec("watch: {sinkRef: nope}\nendpoints: [{protocol: webhook, address: 'http://x/'}]"), &sinks, &no_env)
-            .unwrap_err();
+        let e = Subscription::from_spec(
+            "c",
+            &spec("watch: {sinkRef: nope}\nendpoints: [{protocol: webhook, address: 'http://x/'}]"),
+            &sinks,
+            &no_env,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("names no S3Sink"), "{e}");
         let e = Subscription::from_spec(
             "d",

@@ -232,7 +232,9 @@ impl Outbox {
             params![subscription, protocol, address, state, unsubscribe_token, now_ms],
         )?;
         Ok(c.query_row(
-            &format!("SELECT {ENDPOINT_COLS} FROM endpoints WHERE subscription = ?1 AND protocol = ?2 AND address = ?3"),
+            &format!(
+                "SELECT {ENDPOINT_COLS} FROM endpoints WHERE subscription = ?1 AND protocol = ?2 AND address = ?3"
+            ),
             params![subscription, protocol, address],
             endpoint_from,
         )?)
@@ -402,11 +404,9 @@ impl Outbox {
 
     /// Digest items waiting for an endpoint.
     pub fn digest_items(&self, endpoint_id: i64) -> Result<u64> {
-        let n: i64 = self.conn().query_row(
-            "SELECT count(*) FROM digest_items WHERE endpoint_id = ?1",
-            [endpoint_id],
-            |r| r.get(0),
-        )?;
+        let n: i64 =
+            self.conn()
+                .query_row("SELECT count(*) FROM digest_items WHERE endpoint_id = ?1", [endpoint_id], |r| r.get(0))?;
         Ok(n as u64)
     }
 
@@ -471,11 +471,9 @@ impl Outbox {
 
     /// The earliest next attempt of a pending message.
     pub fn next_due_ms(&self) -> Result<Option<i64>> {
-        Ok(self.conn().query_row(
-            "SELECT min(next_attempt_ms) FROM messages WHERE status = 'pending'",
-            [],
-            |r| r.get(0),
-        )?)
+        Ok(self
+            .conn()
+            .query_row("SELECT min(next_attempt_ms) FROM messages WHERE status = 'pending'", [], |r| r.get(0))?)
     }
 
     pub fn message(&self, id: i64) -> Result<Option<MessageRow>> {
@@ -641,10 +639,7 @@ impl Outbox {
     /// `keep_done_ms` (their ids stay in the log, which is what digest de-duplication reads).
     pub fn prune(&self, max_rows: u64, keep_done_ms: i64, now_ms: i64) -> Result<()> {
         let c = self.conn();
-        c.execute(
-            "DELETE FROM delivery_log WHERE id <= (SELECT max(id) FROM delivery_log) - ?1",
-            [max_rows as i64],
-        )?;
+        c.execute("DELETE FROM delivery_log WHERE id <= (SELECT max(id) FROM delivery_log) - ?1", [max_rows as i64])?;
         c.execute(
             "DELETE FROM messages WHERE status IN ('delivered', 'cancelled') AND done_ms < ?1",
             [now_ms - keep_done_ms],
@@ -697,7 +692,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let o = Outbox::open(&dir.path().join("o.sqlite"), 100).unwrap();
         let ep = o.upsert_endpoint("s", "email", "a@b.c", CONFIRMED, "t", 0).unwrap();
-        let item = |id: &str| NewItem::DigestItem { endpoint_id: ep.id, event_id: id.into(), event: format!("\"{id}\"") };
+        let item =
+            |id: &str| NewItem::DigestItem { endpoint_id: ep.id, event_id: id.into(), event: format!("\"{id}\"") };
         o.enqueue(&[item("e1"), item("e2"), item("e3")], 1).unwrap();
         let built = o
             .close_digest(ep.id, 2, 10, |items, since| {

@@ -178,9 +178,7 @@ pub fn email(env: &Envelope, max_listed: usize) -> EmailBody {
     let listed = &env.events[..env.events.len().min(max_listed)];
     let rest = env.events.len() - listed.len();
     let mut text = String::new();
-    let mut html = String::from(
-        "<!DOCTYPE html><html><body style=\"font-family: sans-serif\">\n",
-    );
+    let mut html = String::from("<!DOCTYPE html><html><body style=\"font-family: sans-serif\">\n");
     match &env.window {
         Some(w) => {
             let _ = writeln!(text, "What landed for subscription {} from {} to {}:\n", env.subscription, w.from, w.to);

@@ -41,12 +41,16 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router {
 }
 
 async fn confirm(State(inner): State<Arc<Inner>>, uri: Uri) -> (StatusCode, Html<String>) {
-    let Some(t) = token(&uri) else { return page(StatusCode::BAD_REQUEST, "Invalid link", "The link has no valid token.") };
+    let Some(t) = token(&uri) else {
+        return page(StatusCode::BAD_REQUEST, "Invalid link", "The link has no valid token.");
+    };
     match inner.confirm(&t) {
         Ok(Confirm::Confirmed(sub)) => page(
             StatusCode::OK,
             "Subscription confirmed",
-            &format!("You will now receive ticklake notifications for \"{sub}\". Every email has a link to unsubscribe."),
+            &format!(
+                "You will now receive ticklake notifications for \"{sub}\". Every email has a link to unsubscribe."
+            ),
         ),
         Ok(Confirm::Already(sub)) => {
             page(StatusCode::OK, "Already confirmed", &format!("Your subscription to \"{sub}\" was already confirmed."))
@@ -65,7 +69,9 @@ async fn confirm(State(inner): State<Arc<Inner>>, uri: Uri) -> (StatusCode, Html
 }
 
 async fn unsubscribe(State(inner): State<Arc<Inner>>, uri: Uri) -> (StatusCode, Html<String>) {
-    let Some(t) = token(&uri) else { return page(StatusCode::BAD_REQUEST, "Invalid link", "The link has no valid token.") };
+    let Some(t) = token(&uri) else {
+        return page(StatusCode::BAD_REQUEST, "Invalid link", "The link has no valid token.");
+    };
     match inner.unsubscribe(&t) {
         Ok(Some(sub)) => page(
             StatusCode::OK,

@@ -44,11 +44,14 @@ async fn double_opt_in_then_one_digest_with_totals_then_unsubscribe_stops_it() {
     let dir = tempfile::tempdir().unwrap();
     let sub = subscription(
         "landed",
-        &format!("watch: {{sinkRef: lake}}\ndigestIntervalSeconds: 3\nendpoints: [{{protocol: email, address: \"{address}\"}}]"),
+        &format!(
+            "watch: {{sinkRef: lake}}\ndigestIntervalSeconds: 3\nendpoints: [{{protocol: email, address: \"{address}\"}}]"
+        ),
         &[],
     );
     let (stop, stop_rx) = watch::channel(false);
-    let n = ticklake_notify::start(smtp_config(), vec![sub], &dir.path().join("o.sqlite"), &no_env, stop_rx).await.unwrap();
+    let n =
+        ticklake_notify::start(smtp_config(), vec![sub], &dir.path().join("o.sqlite"), &no_env, stop_rx).await.unwrap();
 
     // Before confirmation nothing is queued for the endpoint.
     let early = object(2, 99, 5);
@@ -86,7 +89,8 @@ async fn double_opt_in_then_one_digest_with_totals_then_unsubscribe_stops_it() {
     }
     let digests = mails_where(&address, 1, "the digest", |m| !m.subject.contains("Confirm")).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let digests_after: Vec<Mail> = mails_to(&address).await.into_iter().filter(|m| !m.subject.contains("Confirm")).collect();
+    let digests_after: Vec<Mail> =
+        mails_to(&address).await.into_iter().filter(|m| !m.subject.contains("Confirm")).collect();
     assert_eq!(digests_after.len(), 1, "one digest, not one email per object");
     let d = &digests[0];
     assert_eq!(d.subject, "[ticklake] landed: 30 new objects (3000 rows, 117.2 KiB)");
@@ -121,7 +125,9 @@ async fn an_expired_confirmation_link_sends_a_new_one() {
     let dir = tempfile::tempdir().unwrap();
     let sub = subscription(
         "late",
-        &format!("watch: {{sinkRef: lake}}\ndigestIntervalSeconds: 0\nendpoints: [{{protocol: email, address: \"{address}\"}}]"),
+        &format!(
+            "watch: {{sinkRef: lake}}\ndigestIntervalSeconds: 0\nendpoints: [{{protocol: email, address: \"{address}\"}}]"
+        ),
         &[],
     );
     let cfg = NotifierConfig { confirmation_ttl_seconds: 1, ..smtp_config() };
@@ -159,7 +165,8 @@ async fn email_json_gets_the_envelope_of_events_its_filter_policy_passes() {
         &[],
     );
     let (stop, stop_rx) = watch::channel(false);
-    let n = ticklake_notify::start(smtp_config(), vec![sub], &dir.path().join("o.sqlite"), &no_env, stop_rx).await.unwrap();
+    let n =
+        ticklake_notify::start(smtp_config(), vec![sub], &dir.path().join("o.sqlite"), &no_env, stop_rx).await.unwrap();
     let conf = mails_where(&address, 1, "the confirmation", |m| m.subject.contains("Confirm")).await;
     let (status, _) = get(&link(&conf[0].text, "/notify/confirm?token=").unwrap()).await;
     assert_eq!(status, 200);

@@ -93,8 +93,15 @@ endpoints:
         .map(|h| serde_json::from_slice(&h.body).unwrap())
         .collect();
     assert_eq!(slack.iter().filter(|v| v["text"].as_str().is_some_and(|t| t.contains("*ticklake hooks*"))).count(), 5);
-    assert_eq!(slack.iter().filter(|v| v["content"].as_str().is_some_and(|t| t.contains("**ticklake hooks**"))).count(), 5);
-    assert!(hits.iter().filter(|h| !h.headers.contains_key("x-ticklake-message-kind")).all(|h| !h.headers.contains_key("x-ticklake-signature")));
+    assert_eq!(
+        slack.iter().filter(|v| v["content"].as_str().is_some_and(|t| t.contains("**ticklake hooks**"))).count(),
+        5
+    );
+    assert!(
+        hits.iter()
+            .filter(|h| !h.headers.contains_key("x-ticklake-message-kind"))
+            .all(|h| !h.headers.contains_key("x-ticklake-signature"))
+    );
     assert_eq!(statuses(&n.outbox), BTreeMap::from([("delivered".to_string(), 15)]));
 
     // Unsubscribing through the link in the body stops delivery to that endpoint.
@@ -107,7 +114,11 @@ endpoints:
     n.handle.publish(object(0, 20, 5)).await.unwrap();
     eventually(10, "slack and discord get the next event", || async { (rx.hits().len() >= 17).then_some(()) }).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(rx.hits().iter().filter(|h| h.headers.contains_key("x-ticklake-message-kind")).count(), 5, "the webhook got nothing more");
+    assert_eq!(
+        rx.hits().iter().filter(|h| h.headers.contains_key("x-ticklake-message-kind")).count(),
+        5,
+        "the webhook got nothing more"
+    );
     let (status, _) = get(&format!("http://{}/notify/unsubscribe?token=00ff", n.http_addr)).await;
     assert_eq!(status, 404, "an unknown token");
     stop.send(true).unwrap();
@@ -120,7 +131,10 @@ async fn loopback_targets_are_refused_unless_allowed() {
     let dir = tempfile::tempdir().unwrap();
     let sub = subscription(
         "refused",
-        &format!("watch: {{sinkRef: lake}}\ndigestIntervalSeconds: 0\nendpoints: [{{protocol: webhook, address: \"{}\"}}]", rx.url("/h")),
+        &format!(
+            "watch: {{sinkRef: lake}}\ndigestIntervalSeconds: 0\nendpoints: [{{protocol: webhook, address: \"{}\"}}]",
+            rx.url("/h")
+        ),
         &[],
     );
     let cfg = ticklake_notify::NotifierConfig { allow_loopback_targets: false, ..config() };
@@ -149,7 +163,9 @@ async fn receiver_down_then_up_gets_each_event_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let sub = subscription(
         "outage",
-        &format!("watch: {{sinkRef: lake}}\ndigestIntervalSeconds: 0\nendpoints: [{{protocol: webhook, address: \"http://{addr}/h\"}}]"),
+        &format!(
+            "watch: {{sinkRef: lake}}\ndigestIntervalSeconds: 0\nendpoints: [{{protocol: webhook, address: \"http://{addr}/h\"}}]"
+        ),
         &[],
     );
     let mut cfg = config();
@@ -167,9 +183,18 @@ async fn receiver_down_then_up_gets_each_event_exactly_once() {
         (failed >= 40).then_some(())
     })
     .await;
-    assert!(n.outbox.log(1000).unwrap().iter().any(|l| l.detail.contains("Connection refused") || l.detail.contains("connecting")));
+    assert!(
+        n.outbox
+            .log(1000)
+            .unwrap()
+            .iter()
+            .any(|l| l.detail.contains("Connection refused") || l.detail.contains("connecting"))
+    );
     let up = Receiver::start(addr).await;
-    eventually(30, "every event delivered", || async { (statuses(&n.outbox).get("delivered") == Some(&20)).then_some(()) }).await;
+    eventually(30, "every event delivered", || async {
+        (statuses(&n.outbox).get("delivered") == Some(&20)).then_some(())
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let ids: Vec<String> = up.hits().iter().map(|h| envelope(h).id).collect();
     let unique: BTreeSet<String> = ids.iter().cloned().collect();
@@ -187,7 +212,10 @@ async fn dead_letters_after_the_attempt_limit_then_redrive_delivers() {
     let dir = tempfile::tempdir().unwrap();
     let sub = subscription(
         "dlq",
-        &format!("watch: {{sinkRef: lake}}\ndigestIntervalSeconds: 0\nendpoints: [{{protocol: webhook, address: \"{}\"}}]", rx.url("/h")),
+        &format!(
+            "watch: {{sinkRef: lake}}\ndigestIntervalSeconds: 0\nendpoints: [{{protocol: webhook, address: \"{}\"}}]",
+            rx.url("/h")
+        ),
         &[],
     );
     let mut cfg = config();
@@ -215,7 +243,10 @@ async fn dead_letters_after_the_attempt_limit_then_redrive_delivers() {
 
     rx.status.store(200, Ordering::SeqCst);
     assert_eq!(n.outbox.redrive(None, ticklake_notify::notifier::now_ms()).unwrap(), 2);
-    eventually(10, "redriven messages delivered", || async { (statuses(&n.outbox).get("delivered") == Some(&2)).then_some(()) }).await;
+    eventually(10, "redriven messages delivered", || async {
+        (statuses(&n.outbox).get("delivered") == Some(&2)).then_some(())
+    })
+    .await;
     assert_eq!(rx.hits().len(), 8);
     assert!(n.outbox.dead_letters().unwrap().is_empty());
     assert!(n.outbox.log(100).unwrap().iter().any(|l| l.outcome == "redriven"));
@@ -229,7 +260,10 @@ async fn rate_limits_delay_without_dropping() {
     let dir = tempfile::tempdir().unwrap();
     let sub = subscription(
         "slow",
-        &format!("watch: {{sinkRef: lake}}\ndigestIntervalSeconds: 0\nrateLimitPerMinute: 2\nendpoints: [{{protocol: webhook, address: \"{}\"}}]", rx.url("/h")),
+        &format!(
+            "watch: {{sinkRef: lake}}\ndigestIntervalSeconds: 0\nrateLimitPerMinute: 2\nendpoints: [{{protocol: webhook, address: \"{}\"}}]",
+            rx.url("/h")
+        ),
         &[],
     );
     let (stop, stop_rx) = watch::channel(false);

@@ -35,7 +35,8 @@ async fn every_landed_object_is_reported_once() {
     assert_eq!(w.run(prx).await.unwrap().produced, 6000);
 
     let spec: S3SinkSpec =
-        serde_yaml::from_str("topic: ev\nbucket: lake\nprefix: ticks\nflush:\n  maxRecords: 700\n  intervalMs: 200\n").unwrap();
+        serde_yaml::from_str("topic: ev\nbucket: lake\nprefix: ticks\nflush:\n  maxRecords: 700\n  intervalMs: 200\n")
+            .unwrap();
     let (metrics, health) = t.sink("sink/ev");
     let mut cfg = SinkConfig::from_spec("ev-lake", &spec);
     // A small channel: the sink must wait for the listener, not drop events.

@@ -209,5 +209,7 @@ pub async fn mails_to(address: &str) -> Vec<Mail> {
 
 /// The first `http…` link in `text` containing `needle`.
 pub fn link(text: &str, needle: &str) -> Option<String> {
-    text.split_whitespace().find(|w| w.starts_with("http") && w.contains(needle)).map(|w| w.trim_end_matches(['>', '.', ')']).to_string())
+    text.split_whitespace()
+        .find(|w| w.starts_with("http") && w.contains(needle))
+        .map(|w| w.trim_end_matches(['>', '.', ')']).to_string())
 }
