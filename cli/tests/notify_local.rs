@@ -259,3 +259,98 @@ spec:
         assert!(on_disk.contains(k), "listed object {k} exists under the data dir");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_and_redriven_by_the_cli_while_the_runner_goes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let rx = Receiver::start("127.0.0.1:0".parse().unwrap()).await;
+    rx.status.store(500, std::sync::atomic::Ordering::SeqCst);
+    write(
+        dir,
+        "manifests/pipeline.yaml",
+        &format!(
+            r#"apiVersion: ticklake.dev/v1alpha1
+kind: StockStream
+metadata: {{name: ticks}}
+spec:
+  topic: ticks
+  partitions: 1
+  source:
+    simulator: {{ticksPerSecond: 0, seed: 2, maxTicks: 300, startTime: "2026-11-25T14:30:00Z"}}
+---
+apiVersion: ticklake.dev/v1alpha1
+kind: S3Sink
+metadata: {{name: lake}}
+spec:
+  topic: ticks
+  bucket: demo
+  prefix: ticks
+  flush: {{intervalMs: 200}}
+---
+apiVersion: ticklake.dev/v1alpha1
+kind: AlertSubscription
+metadata: {{name: dlq}}
+spec:
+  watch: {{sinkRef: lake}}
+  digestIntervalSeconds: 0
+  endpoints:
+    - {{protocol: webhook, address: "{}"}}
+"#,
+            rx.url("/hook")
+        ),
+    );
+    write(
+        dir,
+        "notify.yaml",
+        "http: {listen: \"127.0.0.1:0\"}\nallowLoopbackTargets: true\npollIntervalMs: 50\nretry:\n  webhook: {maxAttempts: 2, maxAgeMs: 60000, baseDelayMs: 50, maxDelayMs: 100}\n",
+    );
+    let mut child = spawn_up(dir, "run");
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ticklake"))
+            .args(["notify"])
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let dead = eventually(60, "dead letters listed by the CLI", || async {
+        let (ok, out, _) = cli(&["dead-letters", "--json"]);
+        let lines: Vec<serde_json::Value> = out.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        (ok && !lines.is_empty() && lines.len() == data_keys(dir).len()).then_some(lines)
+    })
+    .await;
+    for d in &dead {
+        assert_eq!(d["attempts"], 2);
+        let e = d["lastError"].as_str().unwrap();
+        assert!(e.contains("gave up after 2 attempts") && e.contains("HTTP 500"), "{e}");
+        assert_eq!(d["subscription"], "dlq");
+    }
+    let (ok, _, err) = cli(&["redrive"]);
+    assert!(!ok && err.contains("--id"), "redrive needs --id or --all: {err}");
+    let (ok, _, err) = cli(&["redrive", "--id", "999999"]);
+    assert!(!ok && err.contains("not dead letters"), "{err}");
+    rx.status.store(200, std::sync::atomic::Ordering::SeqCst);
+    let before = rx.hits().len();
+    let (ok, out, err) = cli(&["redrive", "--all"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), format!("redriven: {}", dead.len()));
+    eventually(30, "redriven messages delivered by the running runner", || async {
+        let (_, out, _) = cli(&["dead-letters", "--json"]);
+        (out.trim().is_empty() && rx.hits().len() == before + dead.len()).then_some(())
+    })
+    .await;
+    let (_, log, _) = cli(&["deliveries", "--limit", "1000"]);
+    assert!(log.lines().any(|l| l.contains("redriven")), "{log}");
+    assert_eq!(log.lines().filter(|l| l.contains(" delivered ")).count(), dead.len());
+    let (_, eps, _) = cli(&["endpoints"]);
+    assert!(eps.contains("Confirmed") && eps.contains("dlq"), "{eps}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

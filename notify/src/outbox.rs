@@ -157,6 +157,7 @@ CREATE TABLE IF NOT EXISTS delivery_log (
     outcome TEXT NOT NULL,
     detail TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS delivery_log_message ON delivery_log (endpoint_id, message_id);
 "#;
 
 fn endpoint_from(r: &rusqlite::Row) -> rusqlite::Result<EndpointRow> {
