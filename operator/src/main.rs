@@ -34,8 +34,9 @@ struct Args {
     /// Healthy resources are reconciled again after this many seconds to refresh live figures.
     #[arg(long, default_value_t = 30)]
     status_interval_seconds: u64,
-    /// Reconciles running at once per kind.
-    #[arg(long, default_value_t = 8)]
+    /// Reconciles running at once per kind. Most of a reconcile is waiting (API server,
+    /// Kafka admin), so this is well above the core count.
+    #[arg(long, default_value_t = 32)]
     concurrency: u16,
     /// Run without leader election (only safe with one replica).
     #[arg(long)]

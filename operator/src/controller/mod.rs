@@ -81,7 +81,7 @@ impl Default for Settings {
             render: RenderConfig::default(),
             status_interval: Duration::from_secs(30),
             namespace: None,
-            concurrency: 8,
+            concurrency: 32,
             instance: "ticklake-operator".into(),
         }
     }
