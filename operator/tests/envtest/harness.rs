@@ -236,11 +236,16 @@ pub struct Operator {
 
 impl Operator {
     pub async fn start(ns: &str, identity: &str, extra: &[&str]) -> Operator {
+        Self::start_with(ns, identity, extra, &need("TICKLAKE_TEST_KUBECONFIG")).await
+    }
+
+    /// As [`Operator::start`], with its own kubeconfig (e.g. a ServiceAccount's token).
+    pub async fn start_with(ns: &str, identity: &str, extra: &[&str], kubeconfig: &str) -> Operator {
         let addr = format!("127.0.0.1:{}", free_port());
         let lease = format!("ticklake-operator-{ns}");
         let log = format!("{}/ticklake-operator-{ns}-{identity}.log", std::env::temp_dir().display());
         let child = Command::new(env!("CARGO_BIN_EXE_ticklake-operator"))
-            .args(["--kubeconfig", &need("TICKLAKE_TEST_KUBECONFIG")])
+            .args(["--kubeconfig", kubeconfig])
             .args(["--namespace", ns, "--metrics-addr", &addr, "--status-interval-seconds", "1"])
             .args(["--lease-name", &lease, "--lease-namespace", ns, "--lease-duration-seconds", "4"])
             .args(["--identity", identity, "--worker-image", "ticklake:test"])

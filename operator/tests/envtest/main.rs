@@ -209,6 +209,7 @@ async fn kubectl_apply_the_examples_then_delete() {
     for column in ["READY", "TOPIC", "REPLICAS", "MSG/S", "PRODUCED", "BUCKET", "LAG", "DEAD", "ENDPOINTS"] {
         assert!(table.contains(column), "column {column} missing:\n{table}");
     }
+    wait_conditions(&c, &ns, "stockstreams", "ticks", "PodsStarting").await;
     let wide = kubectl(&["get", "stockstreams", "-n", &ns, "-o", "wide"]);
     assert!(wide.contains("REASON") && wide.contains("PodsStarting"), "{wide}");
     let sub = wait_for(Duration::from_secs(30), "the AlertSubscription's reason", || async {
@@ -282,5 +283,61 @@ async fn invalid_or_unreachable_is_reported_not_crashed() {
     drop(op);
     let api: Api<StockStream> = Api::namespaced(c.clone(), &ns);
     let _ = api.delete("unreachable", &DeleteParams::default()).await;
+    drop_namespace(&c, &ns).await;
+}
+
+/// The operator needs no more than the RBAC written in deploy/operator/rbac.yaml: it runs a
+/// StockStream's whole life (objects, topic, status, events, lease, finalizer) with a token of
+/// a ServiceAccount bound to exactly those rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_written_rbac_is_enough() {
+    let c = client().await;
+    install_crds(&c).await;
+    let ns = namespace(&c, "rbac").await;
+    let sa = format!("ticklake-operator-{ns}");
+    let rbac = std::fs::read_to_string(format!("{}/../deploy/operator/rbac.yaml", env!("CARGO_MANIFEST_DIR")))
+        .unwrap()
+        .replace("ticklake-system", &ns)
+        .replace("name: ticklake-operator", &format!("name: {sa}"));
+    let file = std::env::temp_dir().join(format!("{ns}-rbac.yaml"));
+    std::fs::write(&file, rbac).unwrap();
+    kubectl(&["apply", "-f", file.to_str().unwrap()]);
+    let token = kubectl(&["create", "token", &sa, "-n", &ns, "--duration", "1h"]).trim().to_string();
+    let admin: serde_json::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(need("TICKLAKE_TEST_KUBECONFIG")).unwrap()).unwrap();
+    let cluster = admin["clusters"][0]["cluster"].clone();
+    let kubeconfig = json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "test", "cluster": cluster}],
+        "users": [{"name": "sa", "user": {"token": token}}],
+        "contexts": [{"name": "sa", "context": {"cluster": "test", "user": "sa"}}],
+        "current-context": "sa",
+    });
+    let kc_file = std::env::temp_dir().join(format!("{ns}-kubeconfig"));
+    std::fs::write(&kc_file, serde_yaml::to_string(&kubeconfig).unwrap()).unwrap();
+    let op = Operator::start_with(&ns, "rbac", &[], kc_file.to_str().unwrap()).await;
+    let kafka = ticklake_bus::kafka::KafkaBus::new(&need("TICKLAKE_TEST_KAFKA_BOOTSTRAP")).unwrap();
+    let topic = unique("rbac");
+    let mut m = stockstream_manifest("rbac", &topic, 1);
+    m["spec"]["topicDeletionPolicy"] = json!("delete");
+    apply(&c, &ns, m).await;
+    let (ready, _) = wait_conditions(&c, &ns, "stockstreams", "rbac", "PodsStarting").await;
+    assert_eq!(ready["status"], "False");
+    assert!(get_json(&c, &ns, "statefulsets", "rbac-producer").await.is_some());
+    assert!(kafka.topic_partitions(&topic).await.unwrap().is_some());
+    let leases: Api<Lease> = Api::namespaced(c.clone(), &ns);
+    assert_eq!(leases.get(&op.lease).await.unwrap().spec.unwrap().holder_identity.as_deref(), Some("rbac"));
+    let events = kubectl(&["get", "events", "-n", &ns]);
+    assert!(events.contains("TopicCreated"), "{events}");
+    let api: Api<StockStream> = Api::namespaced(c.clone(), &ns);
+    api.delete("rbac", &DeleteParams::default()).await.unwrap();
+    wait_for(Duration::from_secs(60), "the finalizer done", || async {
+        api.get_opt("rbac").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    assert_eq!(kafka.topic_partitions(&topic).await.unwrap(), None, "topic deleted");
+    let log = std::fs::read_to_string(&op.log).unwrap();
+    assert!(!log.to_lowercase().contains("forbidden"), "the operator was refused something:\n{log}");
+    drop(op);
     drop_namespace(&c, &ns).await;
 }
