@@ -151,4 +151,4 @@ log "formatting check"
 cargo fmt --all -- --check
 
 log "building and running every test (release profile)"
-cargo test --release --workspace --features "ticklake-bus/kafka-tests ticklake/it ticklake-operator/envtest" -- --test-threads 2
+cargo test --release --workspace --features "ticklake-bus/kafka-tests ticklake/it ticklake/smtp-tests ticklake-operator/envtest" -- --test-threads 2

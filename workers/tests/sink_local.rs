@@ -45,6 +45,7 @@ fn stream_spec(topic: &str, max_ticks: u64) -> StockStreamSpec {
         replicas: 1,
         compression: Default::default(),
         resources: None,
+        topic_deletion_policy: Default::default(),
     }
 }
 
