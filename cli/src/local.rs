@@ -9,7 +9,8 @@
 //! * `AlertSubscription`s are delivered by ticklake's own notifier (`ticklake-notify`): every
 //!   object the sinks write becomes an `object.created` event; the outbox lives in
 //!   `<data-dir>/notify/outbox.sqlite`; SMTP, the link endpoint and limits come from
-//!   `--notify-config` (see `notify/README.md`).
+//!   `--notify-config` (see `notify/README.md`). Events a crash lost on their way (objects
+//!   landed, events still in memory) are re-derived from the sinks' claims: see [`crate::landed`].
 
 use crate::manifests::{self, Resource};
 use anyhow::{Context, Result};
@@ -57,13 +58,24 @@ fn notify_config(path: Option<&PathBuf>) -> Result<ticklake_notify::NotifierConf
     Ok(cfg)
 }
 
-/// Starts the notifier for the manifests' AlertSubscriptions, and a task turning landed
-/// batches into `object.created` events. Returns the sender sinks report to.
+/// The running notifier and the roads from the sinks to it (see [`crate::landed`]).
+struct Notifier {
+    /// What sinks report landed batches to.
+    tx: mpsc::Sender<LandedBatch>,
+    running: ticklake_notify::Running,
+    forward: tokio::task::JoinHandle<()>,
+    replay: tokio::task::JoinHandle<()>,
+}
+
+/// Starts the notifier for the manifests' AlertSubscriptions, the live road turning landed
+/// batches into `object.created` events, and the replay of the watched sinks' claims (new
+/// streams are followed from where their chains end before this returns, i.e. before any
+/// sink starts).
 async fn start_notifier(
     resources: &[Resource],
     args: &UpArgs,
     stop: watch::Receiver<bool>,
-) -> Result<Option<(mpsc::Sender<LandedBatch>, ticklake_notify::Running, tokio::task::JoinHandle<()>)>> {
+) -> Result<Option<Notifier>> {
     let subs: Vec<_> = resources
         .iter()
         .filter_map(|r| match r {
@@ -113,35 +125,35 @@ async fn start_notifier(
             return Ok(None);
         }
     }
-    let running =
-        ticklake_notify::start(cfg, resolved, &args.data_dir.join("notify").join("outbox.sqlite"), &env, stop).await?;
-    let (tx, mut rx) = mpsc::channel::<LandedBatch>(LANDED_CHANNEL);
-    let handle = running.handle.clone();
-    let forward = tokio::spawn(async move {
-        while let Some(b) = rx.recv().await {
-            let Some((bucket, _, region)) = sinks.get(&b.sink) else { continue };
-            for o in &b.objects {
-                let e = ticklake_notify::event::object_created(&ticklake_notify::ObjectWritten {
-                    bucket: bucket.clone(),
-                    region: region.clone(),
-                    sink: b.sink.clone(),
-                    topic: b.topic.clone(),
-                    partition: b.partition,
-                    first_offset: b.first,
-                    last_offset: b.last,
-                    key: o.key.clone(),
-                    rows: o.rows,
-                    bytes: o.bytes,
-                    dead_letter: o.dead_letter,
-                    time_ms: b.landed_at_ms,
-                });
-                if let Err(e) = handle.publish(e).await {
-                    tracing::error!(error = %e, key = %o.key, "object.created event not queued");
-                }
-            }
+    // The sinks some subscription watches: their claims are replayed.
+    let mut streams = Vec::new();
+    for r in resources {
+        let Resource::S3Sink(sink) = r else { continue };
+        let name = sink.metadata.name.clone().unwrap_or_default();
+        let watched = resolved.iter().any(|s| match &s.watch.sink {
+            Some(n) => *n == name,
+            None => s.watch.bucket == sink.spec.bucket,
+        });
+        if !watched {
+            continue;
         }
-    });
-    Ok(Some((tx, running, forward)))
+        let store = ticklake_workers::connect::sink_store(&sink.spec, Some(&args.data_dir.join("s3"))).await?;
+        let layout = ticklake_workers::sink::SinkConfig::from_spec(&name, &sink.spec).layout;
+        let (bucket, _, region) = sinks[&name].clone();
+        streams.push(crate::landed::Stream::new(&name, crate::landed::SinkTarget { bucket, region }, layout, store));
+    }
+    let (interval, max_events) = (Duration::from_millis(cfg.replay_interval_ms), cfg.replay_max_events as usize);
+    let running =
+        ticklake_notify::start(cfg, resolved, &args.data_dir.join("notify").join("outbox.sqlite"), &env, stop.clone())
+            .await?;
+    let replayer = running.replayer();
+    crate::landed::follow_new(&replayer, &streams).await;
+    let replay = crate::landed::spawn_replay(replayer, streams, interval, max_events, stop);
+    let (tx, rx) = mpsc::channel::<LandedBatch>(LANDED_CHANNEL);
+    let targets =
+        sinks.into_iter().map(|(n, (bucket, _, region))| (n, crate::landed::SinkTarget { bucket, region })).collect();
+    let forward = crate::landed::forward(rx, targets, running.handle.clone());
+    Ok(Some(Notifier { tx, running, forward, replay }))
 }
 
 pub async fn up(args: UpArgs) -> Result<()> {
@@ -188,7 +200,7 @@ pub async fn up(args: UpArgs) -> Result<()> {
     };
 
     let notifier = start_notifier(&resources, &args, stop_rx.clone()).await?;
-    let landed = notifier.as_ref().map(|(tx, _, _)| tx.clone());
+    let landed = notifier.as_ref().map(|n| n.tx.clone());
 
     let mut tasks = tokio::task::JoinSet::new();
     for r in resources {
@@ -249,11 +261,13 @@ pub async fn up(args: UpArgs) -> Result<()> {
             failed = true;
         }
     }
-    if let Some((tx, running, forward)) = notifier {
+    if let Some(Notifier { tx, running, forward, replay }) = notifier {
         // Every sink has stopped: the last landed batches are forwarded, then the notifier
-        // takes them in and stops.
+        // takes them in and stops. (The replay has stopped with `stop`; the next start
+        // replays whatever it had not reached.)
         drop(tx);
         let _ = forward.await;
+        let _ = replay.await;
         running.stopped().await;
     }
     tracing::info!("local runner stopped");

@@ -2,6 +2,7 @@
 //! generator and the tools around them. Glue only: the work happens in the library crates.
 
 mod bench;
+mod landed;
 mod local;
 mod manifests;
 mod notify;

@@ -4,6 +4,9 @@
 //!
 //! * killed (SIGKILL) while retrying deliveries to a receiver that is down, then restarted
 //!   with the receiver up: every object's event arrives exactly once;
+//! * killed (SIGKILL) after objects landed but before their events reached the outbox (the
+//!   live road held back by the test-only `TICKLAKE_TEST_LANDED_STALL_MS`), then restarted:
+//!   the events are re-derived from the sinks' claims, each delivered once per subscription;
 //! * the issue's "done when": with the runner going and an email subscription confirmed
 //!   through the link, Mailpit receives digest emails listing objects that exist.
 
@@ -17,8 +20,13 @@ use std::process::{Child, Command, Stdio};
 use ticklake_notify::outbox::Outbox;
 
 fn spawn_up(dir: &Path, run: &str) -> Child {
+    spawn_up_with(dir, run, &[])
+}
+
+fn spawn_up_with(dir: &Path, run: &str, env: &[(&str, &str)]) -> Child {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{run}.log"))).unwrap();
     Command::new(env!("CARGO_BIN_EXE_ticklake"))
+        .envs(env.iter().copied())
         .args(["local", "up", "--metrics-addr", "127.0.0.1:0", "-f"])
         .arg(dir.join("manifests"))
         .arg("--data-dir")
@@ -177,6 +185,176 @@ spec:
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.lines().any(|l| l.contains(" failed ") && l.contains("hooks")), "{text}");
     assert_eq!(text.lines().filter(|l| l.contains(" delivered ")).count(), expected.len());
+}
+
+/// The sink's claims under the data dir: (claim JSON) for every landed batch.
+fn claims(dir: &Path) -> Vec<serde_json::Value> {
+    fn walk(p: &Path, out: &mut Vec<serde_json::Value>) {
+        for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|x| x == "json")
+                && let Some(v) = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok())
+            {
+                out.push(v);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&dir.join("data/s3/demo/ticks/_ticklake/claims"), &mut out);
+    out
+}
+
+/// Per receiver path (= subscription), how often each event id was delivered (a digest
+/// delivers each event it lists).
+fn deliveries(rx: &Receiver) -> BTreeMap<String, BTreeMap<String, usize>> {
+    let mut out: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for h in rx.hits() {
+        let env: ticklake_notify::render::Envelope = serde_json::from_slice(&h.body).unwrap();
+        for e in env.events {
+            *out.entry(env.subscription.clone()).or_default().entry(e.id).or_default() += 1;
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_between_landing_and_the_outbox_then_restarted_replays_every_event_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let rx = Receiver::start("127.0.0.1:0".parse().unwrap()).await;
+    write(
+        dir,
+        "manifests/pipeline.yaml",
+        &format!(
+            r#"apiVersion: ticklake.dev/v1alpha1
+kind: StockStream
+metadata: {{name: ticks}}
+spec:
+  topic: ticks
+  partitions: 2
+  source:
+    simulator: {{ticksPerSecond: 0, seed: 11, maxTicks: 3000, startTime: "2026-11-25T14:30:00Z"}}
+---
+apiVersion: ticklake.dev/v1alpha1
+kind: S3Sink
+metadata: {{name: lake}}
+spec:
+  topic: ticks
+  bucket: demo
+  prefix: ticks
+  flush: {{maxRecords: 400, intervalMs: 300}}
+---
+apiVersion: ticklake.dev/v1alpha1
+kind: AlertSubscription
+metadata: {{name: each}}
+spec:
+  watch: {{sinkRef: lake}}
+  digestIntervalSeconds: 0
+  endpoints:
+    - {{protocol: webhook, address: "{each}"}}
+---
+apiVersion: ticklake.dev/v1alpha1
+kind: AlertSubscription
+metadata: {{name: digest}}
+spec:
+  watch: {{bucket: demo, prefix: ticks/}}
+  digestIntervalSeconds: 1
+  endpoints:
+    - {{protocol: webhook, address: "{digest}"}}
+"#,
+            each = rx.url("/each"),
+            digest = rx.url("/digest"),
+        ),
+    );
+    // No periodic replay during the test: only the one at start can close the gap.
+    write(
+        dir,
+        "notify.yaml",
+        "http: {listen: \"127.0.0.1:0\"}\nallowLoopbackTargets: true\npollIntervalMs: 50\nreplayIntervalMs: 3600000\n",
+    );
+    // Run 1: the live road holds every landed batch back for an hour.
+    let mut first = spawn_up_with(dir, "run1", &[("TICKLAKE_TEST_LANDED_STALL_MS", "3600000")]);
+    let landed = eventually(90, "every tick landed (claims cover 3000 records, objects exist)", || async {
+        let cs = claims(dir);
+        let records: u64 = cs.iter().map(|c| c["records"].as_u64().unwrap() + c["deadLetters"].as_u64().unwrap()).sum();
+        let keys: BTreeSet<String> = cs
+            .iter()
+            .flat_map(|c| c["objects"].as_array().unwrap().clone())
+            .map(|o| o["key"].as_str().unwrap().to_string())
+            .collect();
+        let all_there = keys.iter().all(|k| dir.join("data/s3/demo").join(k).exists());
+        (records == 3000 && all_there).then_some(keys)
+    })
+    .await;
+    first.kill().unwrap(); // SIGKILL, inside the window
+    first.wait().unwrap();
+    assert!(log_of(dir, "run1").contains("TICKLAKE_TEST_LANDED_STALL_MS is set"), "{}", log_of(dir, "run1"));
+    let keys: BTreeSet<String> = claims(dir)
+        .iter()
+        .flat_map(|c| c["objects"].as_array().unwrap().clone())
+        .map(|o| o["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys, landed);
+    assert_eq!(keys.iter().filter(|k| k.ends_with(".parquet")).cloned().collect::<BTreeSet<_>>(), data_keys(dir));
+    let expected: BTreeSet<String> =
+        keys.iter().map(|k| ticklake_notify::event::stable_id("evt", &["object.created", "demo", k])).collect();
+    // Proof that the kill hit the window: objects on disk whose events are nowhere in the outbox.
+    let outbox_path = dir.join("data/notify/outbox.sqlite");
+    let queued: BTreeSet<String> = {
+        let o = Outbox::open(&outbox_path, u64::MAX).unwrap();
+        let eps = o.endpoints().unwrap();
+        assert_eq!(eps.len(), 2);
+        eps.iter().flat_map(|e| o.messages_of(e.id).unwrap()).map(|m| m.message_id).collect()
+    };
+    let lost: Vec<&String> = expected.iter().filter(|id| !queued.contains(*id)).collect();
+    assert!(!lost.is_empty(), "the kill left landed objects without events in the outbox");
+    assert!(rx.hits().is_empty(), "nothing was delivered before the kill");
+
+    // Run 2: no stall. The replay at start re-derives the events from the claims.
+    let mut second = spawn_up(dir, "run2");
+    eventually(60, "every object's event delivered to both subscriptions", || async {
+        let d = deliveries(&rx);
+        let done = |s: &str| d.get(s).is_some_and(|ids| expected.iter().all(|id| ids.contains_key(id)));
+        (done("each") && done("digest")).then_some(())
+    })
+    .await;
+    // Time for duplicates to show, were there any (digests close every second).
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+    let run2 = log_of(dir, "run2");
+    assert!(run2.contains("landed objects replayed from the sink's claims"), "{run2}");
+    assert_eq!(
+        data_keys(dir),
+        keys.iter().filter(|k| k.ends_with(".parquet")).cloned().collect(),
+        "nothing new landed"
+    );
+    let d = deliveries(&rx);
+    for sub in ["each", "digest"] {
+        let got = &d[sub];
+        assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), expected, "{sub}: exactly the objects on disk");
+        let twice: Vec<_> = got.iter().filter(|(_, n)| **n != 1).collect();
+        assert!(twice.is_empty(), "{sub}: each event once: {twice:?}");
+    }
+    // A third start replays nothing new: the marks are past every batch.
+    let o = Outbox::open(&outbox_path, u64::MAX).unwrap();
+    let before: usize = o.endpoints().unwrap().iter().map(|e| o.messages_of(e.id).unwrap().len()).sum();
+    drop(o);
+    let mut third = spawn_up(dir, "run3");
+    eventually(30, "the third run's notifier started", || async {
+        log_of(dir, "run3").contains("notifier started").then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    third.kill().unwrap();
+    third.wait().unwrap();
+    assert!(!log_of(dir, "run3").contains("landed objects replayed"), "{}", log_of(dir, "run3"));
+    let o = Outbox::open(&outbox_path, u64::MAX).unwrap();
+    let after: usize = o.endpoints().unwrap().iter().map(|e| o.messages_of(e.id).unwrap().len()).sum();
+    assert_eq!(after, before, "no new messages");
+    assert_eq!(deliveries(&rx), d, "no new deliveries");
 }
 
 #[cfg(feature = "smtp-tests")]

@@ -17,6 +17,8 @@
 //! allowPrivateTargets: false    # webhooks to 10/8, 172.16/12, 192.168/16, fc00::/7, link-local
 //! retry:
 //!   email: {maxAttempts: 50, maxAgeMs: 21600000, baseDelayMs: 1000, maxDelayMs: 600000}
+//! replayIntervalMs: 30000       # re-read the sinks' claims for events a crash lost
+//! replayMaxEvents: 10000        # per replay pass
 //! ```
 
 use crate::backoff::RetryPolicy;
@@ -159,6 +161,13 @@ pub struct NotifierConfig {
     /// Delivery log entries kept (oldest pruned).
     #[serde(default = "default_log_max")]
     pub delivery_log_max_rows: u64,
+    /// How often the runner re-reads the sinks' claims for landed objects whose events never
+    /// reached the outbox (a crash while they were in memory). It also runs at every start.
+    #[serde(default = "default_replay_interval")]
+    pub replay_interval_ms: u64,
+    /// Events re-derived from claims per replay pass at most (the rest wait for the next).
+    #[serde(default = "default_replay_max_events")]
+    pub replay_max_events: u32,
 }
 
 fn default_confirm_ttl() -> u64 {
@@ -185,6 +194,12 @@ fn default_poll() -> u64 {
 fn default_log_max() -> u64 {
     50_000
 }
+fn default_replay_interval() -> u64 {
+    30_000
+}
+fn default_replay_max_events() -> u32 {
+    10_000
+}
 
 impl Default for NotifierConfig {
     fn default() -> Self {
@@ -209,6 +224,9 @@ impl NotifierConfig {
         }
         if self.webhook_timeout_ms == 0 || self.poll_interval_ms == 0 {
             return Err("webhookTimeoutMs and pollIntervalMs must be positive".into());
+        }
+        if self.replay_interval_ms == 0 || self.replay_max_events == 0 {
+            return Err("replayIntervalMs and replayMaxEvents must be positive".into());
         }
         if let Some(s) = &self.smtp {
             if s.host.is_empty() {

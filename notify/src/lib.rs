@@ -9,7 +9,7 @@
 //! | who wants it: SNS filter policies (exact, prefix, anything-but, numeric, exists, `$or`) | [`filter`] |
 //! | what it looks like: email text + HTML, digests with totals, webhook JSON, Slack, Discord | [`render`] |
 //! | when to retry, when to give up, how fast: backoff with jitter, limits, rate limits | [`backoff`] |
-//! | nothing lost: the SQLite outbox, dead letters, redrive, the delivery log | [`outbox`] |
+//! | nothing lost: the SQLite outbox, dead letters, redrive, the delivery log, replay marks | [`outbox`] |
 //! | how it is sent: SMTP ([`email`]), HTTP with signatures and target checks ([`http`]) | |
 //! | double opt-in and unsubscribe links | `server` (the runner's HTTP endpoint) |
 //! | all of it running | [`notifier`] |
@@ -31,4 +31,4 @@ mod server;
 
 pub use config::NotifierConfig;
 pub use event::{Event, ObjectWritten, SchemaChange};
-pub use notifier::{NotifierHandle, NotifyError, Running, Subscription, start};
+pub use notifier::{NotifierHandle, NotifyError, Replayer, Running, Subscription, start};

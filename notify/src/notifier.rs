@@ -18,6 +18,9 @@
 //!   click on its link (before it expires) lets messages through — SNS's double opt-in.
 //!   Webhook, Slack and Discord endpoints are confirmed by being in the manifest (they are
 //!   configured by the cluster's operators, and webhooks can verify the signature).
+//! * **Replay**: events re-derived from the sinks' claims (what a crash lost on the way here)
+//!   come in through a [`Replayer`], which writes them to the outbox together with the
+//!   stream's mark; see [`crate::outbox`] and the runner's `cli/src/landed.rs`.
 
 use crate::backoff::{Next, RetryPolicy, TokenBucket};
 use crate::config::NotifierConfig;
@@ -26,8 +29,8 @@ use crate::event::{Event, SchemaChange, schema_changed, stable_id};
 use crate::filter::{FilterPolicy, PolicyError};
 use crate::http::{self, TargetPolicy};
 use crate::outbox::{
-    CONFIRMED, EndpointRow, KIND_CONFIRMATION, KIND_EVENT, MessageRow, NewItem, Outbox, OutboxError,
-    PENDING_CONFIRMATION, UNSUBSCRIBED,
+    CONFIRMED, EndpointRow, Enqueued, KIND_CONFIRMATION, KIND_EVENT, MessageRow, NewItem, Outbox, OutboxError,
+    PENDING_CONFIRMATION, ReplayMark, UNSUBSCRIBED,
 };
 use crate::render;
 use crate::server::Confirm;
@@ -35,7 +38,7 @@ use bytes::Bytes;
 use rand::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -357,6 +360,32 @@ impl Inner {
 
     /// Queues a batch of events for every confirmed endpoint that wants them.
     fn intake(&self, events: &[Event]) -> Result<(), NotifyError> {
+        let items = self.items(events)?;
+        if items.is_empty() {
+            return Ok(());
+        }
+        let r = self.outbox.enqueue(&items, now_ms())?;
+        self.queued(events.len(), &r);
+        Ok(())
+    }
+
+    fn queued(&self, events: usize, r: &Enqueued) {
+        if r.refused > 0 {
+            tracing::error!(
+                refused = r.refused,
+                limit = self.cfg.outbox_max_pending,
+                "outbox full: notifications refused (see the delivery log)"
+            );
+        }
+        tracing::debug!(events, queued = r.inserted, duplicates = r.duplicates, "events queued");
+        if r.inserted > 0 {
+            self.wake.notify_one();
+        }
+    }
+
+    /// What `events` become in the outbox: a message or a digest item per confirmed endpoint
+    /// that wants each.
+    fn items(&self, events: &[Event]) -> Result<Vec<NewItem>, NotifyError> {
         let endpoints = self.outbox.endpoints()?;
         let mut items = Vec::new();
         for e in events {
@@ -379,20 +408,7 @@ impl Inner {
                 }
             }
         }
-        if items.is_empty() {
-            return Ok(());
-        }
-        let r = self.outbox.enqueue(&items, now_ms())?;
-        if r.refused > 0 {
-            tracing::error!(
-                refused = r.refused,
-                limit = self.cfg.outbox_max_pending,
-                "outbox full: notifications refused (see the delivery log)"
-            );
-        }
-        tracing::debug!(events = events.len(), queued = r.inserted, duplicates = r.duplicates, "events queued");
-        self.wake.notify_one();
-        Ok(())
+        Ok(items)
     }
 
     /// Closes every digest that is due.
@@ -575,6 +591,45 @@ impl Inner {
     }
 }
 
+/// Takes in events re-derived from durable records — the sinks' claims — for landed objects
+/// whose live events may have been lost (in memory when the process was killed). Unlike
+/// [`NotifierHandle::publish`], it writes to the outbox directly and moves the stream's
+/// [`ReplayMark`] in the same transaction, so a mark never gets ahead of the outbox. Events
+/// the live path already queued are duplicates (same id) and ignored.
+///
+/// Streams are named by the caller (the local runner: sink name and claims folder); see
+/// [`crate::outbox`] for the marks. Calls are short synchronous SQLite transactions.
+#[derive(Clone)]
+pub struct Replayer {
+    inner: Arc<Inner>,
+}
+
+impl Replayer {
+    /// The marks of a followed stream by partition; `None` when it is not followed yet.
+    pub fn marks(&self, stream: &str) -> Result<Option<BTreeMap<i32, i64>>, NotifyError> {
+        Ok(self.inner.outbox.replay_marks(stream)?)
+    }
+
+    /// Starts following a stream from these marks (where its chains end now).
+    pub fn follow(&self, stream: &str, marks: &BTreeMap<i32, i64>) -> Result<(), NotifyError> {
+        Ok(self.inner.outbox.follow_stream(stream, marks, now_ms())?)
+    }
+
+    /// Forgets every followed stream not in `keep`; returns how many.
+    pub fn forget_except(&self, keep: &[String]) -> Result<u64, NotifyError> {
+        Ok(self.inner.outbox.forget_streams_except(keep)?)
+    }
+
+    /// Queues `events` (matched against the subscriptions like published ones) and moves
+    /// `mark` up, in one transaction.
+    pub fn intake(&self, events: &[Event], mark: &ReplayMark) -> Result<Enqueued, NotifyError> {
+        let items = self.inner.items(events)?;
+        let r = self.inner.outbox.enqueue_marked(&items, Some(mark), now_ms())?;
+        self.inner.queued(events.len(), &r);
+        Ok(r)
+    }
+}
+
 /// A running notifier.
 pub struct Running {
     pub handle: NotifierHandle,
@@ -583,10 +638,16 @@ pub struct Running {
     /// The base of links (`http.publicBaseUrl`, or `http://<http_addr>`).
     pub base_url: String,
     pub outbox: Arc<Outbox>,
+    inner: Arc<Inner>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
+    /// The way in for events re-derived from the sinks' claims.
+    pub fn replayer(&self) -> Replayer {
+        Replayer { inner: self.inner.clone() }
+    }
+
     /// Waits until the notifier has stopped: after `shutdown` turned true, in-flight
     /// deliveries finish; intake ends once every clone of the handle is dropped (events
     /// published until then are in the outbox).
@@ -778,7 +839,7 @@ pub async fn start(
             tracing::info!("notifier stopped");
         }
     });
-    Ok(Running { handle: NotifierHandle { tx }, http_addr, base_url, outbox, task })
+    Ok(Running { handle: NotifierHandle { tx }, http_addr, base_url, outbox, inner, task })
 }
 
 #[cfg(test)]

@@ -15,9 +15,17 @@
 //! confirmation message until that is sent, then is overwritten (`secure_delete`, WAL
 //! checkpointed). Unsubscribe tokens are kept: every message carries its endpoint's link.
 //! Calls are short and synchronous; the notifier holds the connection behind a mutex.
+//!
+//! **Replay marks.** Events travel from a sink to here through memory; a process killed in
+//! between loses them. The sinks' claims are the durable record of what landed, so the runner
+//! re-derives events from them (`ticklake_workers::sink::replay`). Here it keeps, per followed
+//! *stream* (one sink's claims folder) and partition, the first offset not yet taken in.
+//! [`Outbox::enqueue_marked`] advances a mark in the same transaction that queues the events
+//! of the batches below it, so a mark is never ahead of what the outbox holds; duplicates of
+//! events the live path already queued are ignored by id.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -106,6 +114,15 @@ pub struct Enqueued {
     pub refused: u64,
 }
 
+/// Where a replayed stream's partition continues: events of every batch below `next` are in
+/// the outbox (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayMark {
+    pub stream: String,
+    pub partition: i32,
+    pub next: i64,
+}
+
 /// The outbox.
 pub struct Outbox {
     conn: Mutex<Connection>,
@@ -158,6 +175,17 @@ CREATE TABLE IF NOT EXISTS delivery_log (
     detail TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS delivery_log_message ON delivery_log (endpoint_id, message_id);
+CREATE TABLE IF NOT EXISTS replay_streams (
+    stream TEXT PRIMARY KEY,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS replay_marks (
+    stream TEXT NOT NULL REFERENCES replay_streams(stream) ON DELETE CASCADE,
+    partition INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    PRIMARY KEY (stream, partition)
+);
 "#;
 
 fn endpoint_from(r: &rusqlite::Row) -> rusqlite::Result<EndpointRow> {
@@ -349,9 +377,23 @@ impl Outbox {
     /// Queues items in one transaction. Duplicates are skipped; past the outbox limit items
     /// are refused (and a `refused` line is written to the delivery log for each).
     pub fn enqueue(&self, items: &[NewItem], now_ms: i64) -> Result<Enqueued> {
+        self.enqueue_marked(items, None, now_ms)
+    }
+
+    /// [`Outbox::enqueue`], and in the same transaction moves a followed stream's mark up to
+    /// `mark.next` (never down). The stream must be followed ([`Outbox::follow_stream`]).
+    pub fn enqueue_marked(&self, items: &[NewItem], mark: Option<&ReplayMark>, now_ms: i64) -> Result<Enqueued> {
         let mut pending = self.pending()?;
         let mut c = self.conn();
         let tx = c.transaction()?;
+        if let Some(m) = mark {
+            tx.execute(
+                "INSERT INTO replay_marks (stream, partition, next_offset, updated_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (stream, partition) DO UPDATE SET next_offset = max(next_offset, excluded.next_offset),
+                 updated_ms = excluded.updated_ms",
+                params![m.stream, m.partition, m.next, now_ms],
+            )?;
+        }
         let mut out = Enqueued::default();
         for item in items {
             let (endpoint_id, id) = match item {
@@ -401,6 +443,60 @@ impl Outbox {
         }
         tx.commit()?;
         Ok(out)
+    }
+
+    /// The marks of a followed stream by partition; `None` when the stream is not followed
+    /// (never seen, or forgotten).
+    pub fn replay_marks(&self, stream: &str) -> Result<Option<BTreeMap<i32, i64>>> {
+        let c = self.conn();
+        let known =
+            c.query_row("SELECT 1 FROM replay_streams WHERE stream = ?1", [stream], |_| Ok(())).optional()?.is_some();
+        if !known {
+            return Ok(None);
+        }
+        let mut st = c.prepare("SELECT partition, next_offset FROM replay_marks WHERE stream = ?1")?;
+        let marks = st.query_map([stream], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        Ok(Some(marks))
+    }
+
+    /// Starts following a stream with these marks (where its chains end now: what landed
+    /// before is history, not news). A partition without a mark starts at offset 0. Does
+    /// nothing to a stream already followed.
+    pub fn follow_stream(&self, stream: &str, marks: &BTreeMap<i32, i64>, now_ms: i64) -> Result<()> {
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        if tx.execute(
+            "INSERT OR IGNORE INTO replay_streams (stream, created_ms) VALUES (?1, ?2)",
+            params![stream, now_ms],
+        )? > 0
+        {
+            for (p, next) in marks {
+                tx.execute(
+                    "INSERT INTO replay_marks (stream, partition, next_offset, updated_ms) VALUES (?1, ?2, ?3, ?4)",
+                    params![stream, p, next, now_ms],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Stops following every stream not in `keep` (nothing watches it in this run; if
+    /// something does again later, it starts from where its chains end then). Returns how many.
+    pub fn forget_streams_except(&self, keep: &[String]) -> Result<u64> {
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        let all: Vec<String> = {
+            let mut st = tx.prepare("SELECT stream FROM replay_streams")?;
+            st.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+        };
+        let mut n = 0;
+        for s in all.iter().filter(|s| !keep.contains(s)) {
+            tx.execute("DELETE FROM replay_marks WHERE stream = ?1", [s])?;
+            n += tx.execute("DELETE FROM replay_streams WHERE stream = ?1", [s])? as u64;
+        }
+        tx.commit()?;
+        Ok(n)
     }
 
     /// Digest items waiting for an endpoint.
@@ -686,6 +782,32 @@ mod tests {
         let back = o.message(dead[0].id).unwrap().unwrap();
         assert_eq!((back.status.as_str(), back.attempts, back.created_ms), ("pending", 0, 200));
         assert!(o.dead_letters().unwrap().is_empty());
+    }
+
+    #[test]
+    fn replay_marks_move_with_the_events_they_cover() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.sqlite");
+        let o = Outbox::open(&path, 100).unwrap();
+        let ep = o.upsert_endpoint("s", "webhook", "http://x", CONFIRMED, "t", 0).unwrap();
+        assert_eq!(o.replay_marks("lake").unwrap(), None);
+        o.follow_stream("lake", &BTreeMap::from([(0, 40), (1, 7)]), 1).unwrap();
+        o.follow_stream("lake", &BTreeMap::from([(0, 0)]), 2).unwrap(); // already followed: kept
+        assert_eq!(o.replay_marks("lake").unwrap(), Some(BTreeMap::from([(0, 40), (1, 7)])));
+        let mark = |p, next| ReplayMark { stream: "lake".into(), partition: p, next };
+        let r = o.enqueue_marked(&[msg(ep.id, "a"), msg(ep.id, "b")], Some(&mark(0, 60)), 3).unwrap();
+        assert_eq!(r.inserted, 2);
+        // A replay of what the live path already queued: duplicates, the mark still moves.
+        let r = o.enqueue_marked(&[msg(ep.id, "b")], Some(&mark(2, 5)), 4).unwrap();
+        assert_eq!((r.inserted, r.duplicates), (0, 1));
+        o.enqueue_marked(&[], Some(&mark(0, 50)), 5).unwrap(); // never backwards
+        drop(o);
+        let o = Outbox::open(&path, 100).unwrap();
+        assert_eq!(o.replay_marks("lake").unwrap(), Some(BTreeMap::from([(0, 60), (1, 7), (2, 5)])));
+        o.follow_stream("other", &BTreeMap::new(), 6).unwrap();
+        assert_eq!(o.forget_streams_except(&["other".to_string()]).unwrap(), 1);
+        assert_eq!(o.replay_marks("lake").unwrap(), None);
+        assert_eq!(o.replay_marks("other").unwrap(), Some(BTreeMap::new()));
     }
 
     #[test]

@@ -82,9 +82,20 @@ impl Layout {
         ))
     }
 
+    /// Folder of the claims of every partition of the topic.
+    pub fn claims_root(&self) -> String {
+        self.join(&format!("_ticklake/claims/{}/", self.topic))
+    }
+
     /// Folder of the claims of one partition.
     pub fn claims_prefix(&self, partition: i32) -> String {
-        self.join(&format!("_ticklake/claims/{}/{partition:05}/", self.topic))
+        format!("{}{partition:05}/", self.claims_root())
+    }
+
+    /// The partition whose claims folder holds `key`, if it is a claim key of this topic.
+    pub fn claim_partition(&self, key: &str) -> Option<i32> {
+        let (p, _) = key.strip_prefix(&self.claims_root())?.split_once('/')?;
+        p.parse().ok().filter(|p: &i32| *p >= 0)
     }
 
     /// Key of the claim of the batch starting at `first`.
@@ -139,6 +150,8 @@ mod tests {
         assert!(l.claim_key(3, 99) < l.claim_key(3, 100));
         assert_eq!(l.claim_first_offset(3, &l.claim_key(3, 1234)), Some(1234));
         assert_eq!(l.claim_first_offset(4, &l.claim_key(3, 1234)), None);
+        assert_eq!(l.claim_partition(&l.claim_key(3, 1234)), Some(3));
+        assert_eq!(l.claim_partition("lake/ticks/year=2025/x.parquet"), None);
         assert_eq!(
             l.dead_letter_key(0, 1, 2),
             "lake/ticks/_dead_letters/topic=ticks/partition=0/ticks+0+00000000000000000001+00000000000000000002.jsonl"

@@ -23,6 +23,7 @@
 pub mod claim;
 pub mod encode;
 pub mod layout;
+pub mod replay;
 
 use crate::store::{ObjectStore, StoreError};
 use crate::telemetry::{Health, ReasonLabel, SinkMetrics, now_ms};
@@ -94,6 +95,32 @@ pub struct LandedObject {
     pub bytes: u64,
     /// An object of refused messages (under the dead-letter prefix).
     pub dead_letter: bool,
+}
+
+impl LandedBatch {
+    /// The batch a claim records (the claim's layout tells dead-letter objects apart).
+    /// [`replay`] uses it too, so a replayed batch reads exactly like the live report.
+    pub fn from_claim(sink: &str, c: &Claim, landed_at_ms: i64) -> LandedBatch {
+        let dead_letter_folder = format!("{}/", c.layout.dead_letter_prefix);
+        LandedBatch {
+            sink: sink.to_string(),
+            topic: c.topic.clone(),
+            partition: c.partition,
+            first: c.first,
+            last: c.last,
+            objects: c
+                .objects
+                .iter()
+                .map(|o| LandedObject {
+                    key: o.key.clone(),
+                    rows: o.rows,
+                    bytes: o.bytes,
+                    dead_letter: o.key.contains(&dead_letter_folder),
+                })
+                .collect(),
+            landed_at_ms,
+        }
+    }
 }
 
 impl SinkConfig {
@@ -761,24 +788,7 @@ impl Sink {
             last_object = %c.objects.first().map(|o| o.key.as_str()).unwrap_or(""), "batch landed"
         );
         if let Some(tx) = &self.cfg.landed_events {
-            let batch = LandedBatch {
-                sink: self.cfg.name.clone(),
-                topic: self.cfg.topic.clone(),
-                partition: p,
-                first: c.first,
-                last: c.last,
-                objects: c
-                    .objects
-                    .iter()
-                    .map(|o| LandedObject {
-                        key: o.key.clone(),
-                        rows: o.rows,
-                        bytes: o.bytes,
-                        dead_letter: o.key.contains(&dead_letter_folder),
-                    })
-                    .collect(),
-                landed_at_ms: now,
-            };
+            let batch = LandedBatch::from_claim(&self.cfg.name, c, now);
             if tx.send(batch).await.is_err() {
                 tracing::warn!(sink = %self.cfg.name, partition = p, first = c.first, "landed-batch listener is gone; event not sent");
             }
