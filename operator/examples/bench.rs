@@ -44,6 +44,33 @@ fn quantile(sorted: &[Duration], q: f64) -> Duration {
     sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
+/// Reconciles, mean duration and writes so far, from the operator's own metrics.
+async fn reconcile_summary(addr: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).await.unwrap();
+    let sum = |name: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name) && l.contains("StockStream"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let (n, secs) = (
+        sum("ticklake_operator_reconcile_duration_seconds_count"),
+        sum("ticklake_operator_reconcile_duration_seconds_sum"),
+    );
+    format!(
+        "reconciles so far: {n} (mean {:.0} ms), errors {}, writes {}",
+        if n > 0.0 { secs / n * 1000.0 } else { 0.0 },
+        sum("ticklake_operator_reconcile_errors_total"),
+        sum("ticklake_operator_writes_total"),
+    )
+}
+
 #[tokio::main]
 async fn main() {
     let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
@@ -68,8 +95,10 @@ async fn main() {
     Api::<Namespace>::all(c.clone()).create(&PostParams::default(), &nso).await.unwrap();
 
     let bin = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("ticklake-operator");
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
     let mut op = std::process::Command::new(&bin)
-        .args(["--kubeconfig", &kubeconfig, "--namespace", &ns, "--metrics-addr", "127.0.0.1:0"])
+        .args(["--kubeconfig", &kubeconfig, "--namespace", &ns, "--metrics-addr", &metrics_addr])
         .args(["--lease-namespace", &ns, "--status-interval-seconds", "30"])
         .env("RUST_LOG", "warn")
         .stderr(std::process::Stdio::null())
@@ -203,6 +232,7 @@ async fn main() {
     println!(
         "API server restart took {down:.1} s; then {n} spec changes sent in {updated:.1} s; every StatefulSet rolled after {rolled:.1} s, every status at generation 2 after {reported:.1} s"
     );
+    println!("{}", reconcile_summary(&metrics_addr).await);
     let (rss, hwm) = rss_kib(op.id());
     println!("operator memory after: RSS {} MiB, peak {} MiB", rss / 1024, hwm / 1024);
     let _ = op.kill();

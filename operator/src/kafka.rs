@@ -69,17 +69,53 @@ pub fn properties(k: &KafkaConnection, sasl: Option<(String, String)>) -> Result
     Ok(p)
 }
 
-/// One admin connection per distinct set of connection properties.
+/// A topic found as specified is not asked about again for this long: the periodic status
+/// refresh then costs no Kafka call. A topic deleted behind the operator's back is recreated
+/// within this time.
+pub const VERIFIED_FOR: Duration = Duration::from_secs(60);
+/// Most topics remembered as verified.
+const MAX_VERIFIED: usize = 100_000;
+
+/// One admin connection per distinct set of connection properties, and the topics recently
+/// verified on each.
 #[derive(Default)]
 pub struct Admins {
     clients: Mutex<HashMap<String, Arc<KafkaBus>>>,
+    verified: Mutex<HashMap<(String, String), (i32, std::time::Instant)>>,
+}
+
+/// Key of a cluster in [`Admins`]: a hash, so that passwords are not kept as map keys in clear.
+pub fn cluster_key(props: &BTreeMap<String, String>) -> String {
+    crate::render::short_hash(&format!("{props:?}"))
 }
 
 impl Admins {
+    /// The partitions `topic` had when verified less than [`VERIFIED_FOR`] ago.
+    pub fn recently_verified(&self, cluster: &str, topic: &str) -> Option<i32> {
+        let v = self.verified.lock().expect("verified lock");
+        v.get(&(cluster.to_string(), topic.to_string())).filter(|(_, at)| at.elapsed() < VERIFIED_FOR).map(|(p, _)| *p)
+    }
+
+    /// Records that `topic` exists with `partitions`.
+    pub fn verified(&self, cluster: &str, topic: &str, partitions: i32) {
+        let mut v = self.verified.lock().expect("verified lock");
+        if v.len() >= MAX_VERIFIED {
+            v.retain(|_, (_, at)| at.elapsed() < VERIFIED_FOR);
+            if v.len() >= MAX_VERIFIED {
+                v.clear();
+            }
+        }
+        v.insert((cluster.to_string(), topic.to_string()), (partitions, std::time::Instant::now()));
+    }
+
+    /// Forgets `topic` (after an error or a change).
+    pub fn forget(&self, cluster: &str, topic: &str) {
+        self.verified.lock().expect("verified lock").remove(&(cluster.to_string(), topic.to_string()));
+    }
+
     /// The connection for `props`, created on first use.
     pub fn get(&self, props: BTreeMap<String, String>) -> Result<Arc<KafkaBus>, ticklake_bus::BusError> {
-        // Keyed by a hash so that passwords are not kept as map keys in clear.
-        let key = crate::render::short_hash(&format!("{props:?}"));
+        let key = cluster_key(&props);
         let mut clients = self.clients.lock().expect("admin cache lock");
         if let Some(c) = clients.get(&key) {
             return Ok(c.clone());
@@ -104,6 +140,17 @@ mod tests {
         assert_eq!(plan(Some(3), 6), TopicPlan::Grow { from: 3, to: 6 });
         assert_eq!(plan(Some(6), 6), TopicPlan::AsSpecified { partitions: 6 });
         assert_eq!(plan(Some(12), 6), TopicPlan::LargerThanSpec { have: 12, want: 6 });
+    }
+
+    #[test]
+    fn verified_topics_are_remembered_for_a_while() {
+        let a = Admins::default();
+        assert_eq!(a.recently_verified("c", "t"), None);
+        a.verified("c", "t", 6);
+        assert_eq!(a.recently_verified("c", "t"), Some(6));
+        assert_eq!(a.recently_verified("other", "t"), None);
+        a.forget("c", "t");
+        assert_eq!(a.recently_verified("c", "t"), None);
     }
 
     #[test]

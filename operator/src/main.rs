@@ -31,9 +31,14 @@ struct Args {
     /// Metrics and health endpoint.
     #[arg(long, env = "TICKLAKE_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     metrics_addr: SocketAddr,
-    /// Healthy resources are reconciled again after this many seconds to refresh live figures.
+    /// Resources with ready workers are reconciled again after this many seconds to refresh
+    /// their live figures.
     #[arg(long, default_value_t = 30)]
     status_interval_seconds: u64,
+    /// Every resource is reconciled at least this often (drift outside Kubernetes, such as a
+    /// deleted topic, is found within this time).
+    #[arg(long, default_value_t = 60)]
+    resync_seconds: u64,
     /// Reconciles running at once per kind. Most of a reconcile is waiting (API server,
     /// Kafka admin), so this is well above the core count.
     #[arg(long, default_value_t = 32)]
@@ -97,6 +102,7 @@ async fn run(args: Args) -> Result<()> {
                 default_kafka_bootstrap: args.default_kafka_bootstrap,
             },
             status_interval: Duration::from_secs(args.status_interval_seconds.max(1)),
+            resync: Duration::from_secs(args.resync_seconds.max(1)),
             namespace: args.namespace,
             concurrency: args.concurrency.max(1),
             instance: identity.clone(),

@@ -10,8 +10,8 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 use kube::runtime::controller::Config as ControllerConfig;
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, watcher};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{Controller, Predicate, WatchStreamExt, predicates, watcher};
 use kube::{Client, Resource, ResourceExt};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -83,9 +83,11 @@ pub async fn run(client: Client, opts: Options, mut shutdown: watch::Receiver<bo
         metrics.leader.set(1);
     }
 
-    let ctx = Context::new(client.clone(), opts.settings.clone(), metrics.clone());
     let ns = opts.settings.namespace.as_deref();
     let owned = watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
+    let (streams_reader, streams_writer) = reflector::store();
+    let (sinks_reader, sinks_writer) = reflector::store();
+    let ctx = Context::new(client.clone(), opts.settings.clone(), metrics.clone());
     let cfg = ControllerConfig::default().concurrency(opts.settings.concurrency);
     let stop = {
         let s = shutdown.clone();
@@ -97,15 +99,16 @@ pub async fn run(client: Client, opts: Options, mut shutdown: watch::Receiver<bo
         }
     };
 
-    let streams = Controller::new(scoped_api::<StockStream>(&client, ns), watcher::Config::default())
-        .owns(scoped_api::<StatefulSet>(&client, ns), owned.clone())
-        .owns(scoped_api::<ConfigMap>(&client, ns), owned.clone())
-        .with_config(cfg.clone())
-        .graceful_shutdown_on(stop());
+    let streams =
+        Controller::for_stream(spec_changes(scoped_api::<StockStream>(&client, ns), streams_writer), streams_reader)
+            .owns(scoped_api::<StatefulSet>(&client, ns), owned.clone())
+            .owns(scoped_api::<ConfigMap>(&client, ns), owned.clone())
+            .with_config(cfg.clone())
+            .graceful_shutdown_on(stop());
     sample(&metrics, stockstream::KIND, streams.store(), |s: &StockStream| {
         s.status.as_ref().and_then(|st| st.observed_generation)
     });
-    let sinks = Controller::new(scoped_api::<S3Sink>(&client, ns), watcher::Config::default())
+    let sinks = Controller::for_stream(spec_changes(scoped_api::<S3Sink>(&client, ns), sinks_writer), sinks_reader)
         .owns(scoped_api::<Deployment>(&client, ns), owned.clone())
         .owns(scoped_api::<ConfigMap>(&client, ns), owned)
         .with_config(cfg.clone())
@@ -155,6 +158,25 @@ pub async fn run(client: Client, opts: Options, mut shutdown: watch::Receiver<bo
     }
     metrics.leader.set(0);
     result
+}
+
+/// The resources of `api` whose spec (generation) or finalizers changed — what a reconcile
+/// acts on. Status-only updates, most of them the operator's own status writes, are filtered
+/// out: reacting to them would only repeat a reconcile that already wrote that status. The
+/// live figures are refreshed by the requeue after every reconcile; owned objects' changes
+/// trigger reconciles through their own watches.
+fn spec_changes<K>(
+    api: kube::Api<K>,
+    writer: reflector::store::Writer<K>,
+) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation.combine(predicates::finalizers), Default::default())
 }
 
 /// Registers gauges of a controller's cache: resources watched, and resources whose latest

@@ -52,7 +52,7 @@ async fn reconcile_inner(sub: Arc<AlertSubscription>, ctx: &Context) -> Result<A
     if write_status(&api, sub.as_ref(), &old_status, serde_json::Value::Object(merged), ctx).await? && changed {
         ctx.event(sub.as_ref(), true, &reason.reason, reason.message).await;
     }
-    Ok(Action::requeue(ctx.settings.status_interval))
+    Ok(Action::requeue(ctx.settings.resync))
 }
 
 fn not_delivering() -> Problem {

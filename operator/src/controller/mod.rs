@@ -39,6 +39,8 @@ use std::time::{Duration, Instant};
 
 /// The finalizer the operator puts on resources that own something outside Kubernetes.
 pub const FINALIZER: &str = "ticklake.dev/cleanup";
+/// Default of [`Settings::resync`].
+pub const RESYNC: Duration = Duration::from_secs(60);
 /// Longest retry delay after failures.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -65,8 +67,13 @@ impl Error {
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub render: RenderConfig,
-    /// Healthy resources are reconciled again after this long, to refresh live figures.
+    /// Resources with ready workers are reconciled again after this long, to refresh their
+    /// live figures.
     pub status_interval: Duration,
+    /// Every resource is reconciled at least this often, whatever the watches say (ACK resyncs
+    /// every 10 h, Crossplane every minute); drift outside Kubernetes — a deleted topic — is
+    /// found within this time.
+    pub resync: Duration,
     /// Watch this namespace only (`None`: all).
     pub namespace: Option<String>,
     /// Reconciles running at once per kind.
@@ -80,6 +87,7 @@ impl Default for Settings {
         Settings {
             render: RenderConfig::default(),
             status_interval: Duration::from_secs(30),
+            resync: RESYNC,
             namespace: None,
             concurrency: 32,
             instance: "ticklake-operator".into(),
@@ -158,6 +166,13 @@ impl Context {
     pub async fn pods(&self, ns: &str, selector: &str) -> Result<Vec<Pod>, Error> {
         Ok(Api::<Pod>::namespaced(self.client.clone(), ns).list(&ListParams::default().labels(selector)).await?.items)
     }
+}
+
+/// When to reconcile a healthy resource again: after the status interval while it has ready
+/// workers (their live figures change), else after the resync period — a resource without ready
+/// workers has no figures to refresh, and its workload's changes trigger a reconcile anyway.
+pub fn refresh_after(ctx: &Context, ready_workers: Option<i32>) -> Duration {
+    if ready_workers.unwrap_or(0) > 0 { ctx.settings.status_interval } else { ctx.settings.resync }
 }
 
 /// Retry delay after `failures` consecutive failures.

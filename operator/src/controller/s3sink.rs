@@ -78,8 +78,12 @@ async fn reconcile_inner(sink: Arc<S3Sink>, ctx: &Context) -> Result<Action, Err
                 Err(e) => observed.problems.push(Problem::new(e.reason(), e.to_string())),
             }
 
-            let pods = ctx.pods(&ns, &render::label_selector(&name, Component::Sink)).await?;
-            let reports = crate::scrape::reports(&pods).await;
+            let reports = if live_status.ready_replicas.unwrap_or(0) > 0 {
+                let pods = ctx.pods(&ns, &render::label_selector(&name, Component::Sink)).await?;
+                crate::scrape::reports(&pods).await
+            } else {
+                Vec::new()
+            };
             if !reports.is_empty() {
                 let t = Totals::of(&reports);
                 status.messages_per_second = Some((t.messages_per_second * 10.0).round() / 10.0);
@@ -109,7 +113,7 @@ async fn reconcile_inner(sink: Arc<S3Sink>, ctx: &Context) -> Result<Action, Err
         // Retried with backoff; the status above already says why.
         return Err(Error::Kafka(format!("topic {} unreachable", sink.spec.topic)));
     }
-    Ok(Action::requeue(ctx.settings.status_interval))
+    Ok(Action::requeue(super::refresh_after(ctx, status.ready_replicas)))
 }
 
 async fn topic_exists(sink: &S3Sink, ctx: &Context) -> Result<bool, Error> {

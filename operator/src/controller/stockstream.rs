@@ -37,15 +37,16 @@ async fn reconcile_inner(ss: Arc<StockStream>, ctx: &Context) -> Result<Action, 
     apply(&api, &ss, ctx).await
 }
 
-/// Connects to the resource's Kafka cluster as admin.
-async fn admin(ss: &StockStream, ctx: &Context) -> Result<Arc<ticklake_bus::kafka::KafkaBus>, Error> {
+/// Connects to the resource's Kafka cluster as admin; the cluster's key in [`crate::kafka::Admins`].
+async fn admin(ss: &StockStream, ctx: &Context) -> Result<(Arc<ticklake_bus::kafka::KafkaBus>, String), Error> {
     let k = &render::effective_kafka(&ss.spec.kafka, &ctx.settings.render).map_err(|e| Error::Kafka(e.to_string()))?;
     let sasl = match (&k.secret_ref, k.sasl_mechanism) {
         (Some(secret), Some(_)) => Some(ctx.sasl_credentials(&ss.namespace().unwrap_or_default(), &secret.name).await?),
         _ => None,
     };
     let props = kafka::properties(k, sasl).map_err(Error::Kafka)?;
-    ctx.admins.get(props).map_err(|e| Error::Kafka(e.to_string()))
+    let key = kafka::cluster_key(&props);
+    Ok((ctx.admins.get(props).map_err(|e| Error::Kafka(e.to_string()))?, key))
 }
 
 /// Stops the producers, then deletes the topic when the policy says so.
@@ -59,7 +60,8 @@ async fn cleanup(ss: &StockStream, ctx: &Context) -> Result<(), Error> {
         Err(e) => return Err(e.into()),
     }
     if ss.spec.topic_deletion_policy == DeletionPolicy::Delete {
-        let bus = admin(ss, ctx).await?;
+        let (bus, cluster) = admin(ss, ctx).await?;
+        ctx.admins.forget(&cluster, &ss.spec.topic);
         let deleted = bus.delete_topic(&ss.spec.topic).await.map_err(|e| Error::Kafka(e.to_string()))?;
         ctx.metrics.wrote(KIND, "topic");
         if deleted {
@@ -121,9 +123,13 @@ async fn apply(api: &Api<StockStream>, ss: &Arc<StockStream>, ctx: &Context) -> 
                 }
             }
 
-            // The workers' own figures.
-            let pods = ctx.pods(&ns, &render::label_selector(&name, Component::Producer)).await?;
-            let reports = crate::scrape::reports(&pods).await;
+            // The workers' own figures (only ready pods serve them).
+            let reports = if live_status.ready_replicas.unwrap_or(0) > 0 {
+                let pods = ctx.pods(&ns, &render::label_selector(&name, Component::Producer)).await?;
+                crate::scrape::reports(&pods).await
+            } else {
+                Vec::new()
+            };
             if !reports.is_empty() {
                 let t = Totals::of(&reports);
                 status.messages_per_second = Some((t.messages_per_second * 10.0).round() / 10.0);
@@ -138,16 +144,35 @@ async fn apply(api: &Api<StockStream>, ss: &Arc<StockStream>, ctx: &Context) -> 
     write_status(api, ss.as_ref(), &old, serde_json::to_value(&status).unwrap_or(json!({})), ctx).await?;
     match failure {
         Some(e) => Err(e),
-        None => Ok(Action::requeue(ctx.settings.status_interval)),
+        None => Ok(Action::requeue(super::refresh_after(ctx, status.ready_replicas))),
     }
 }
 
 /// Creates or grows the topic; the partitions it has and a problem when it has more than asked.
 async fn topic(ss: &StockStream, ctx: &Context) -> Result<(i32, Option<Problem>), Error> {
-    let bus = admin(ss, ctx).await?;
+    let (bus, cluster) = admin(ss, ctx).await?;
     let t = &ss.spec.topic;
+    if ctx.admins.recently_verified(&cluster, t) == Some(ss.spec.partitions) {
+        return Ok((ss.spec.partitions, None));
+    }
     let kafka_err = |e: ticklake_bus::BusError| Error::Kafka(format!("topic {t}: {e}"));
     let have = bus.topic_partitions(t).await.map_err(kafka_err)?;
+    let result = topic_plan(ss, ctx, &bus, have).await;
+    match &result {
+        Ok((partitions, _)) => ctx.admins.verified(&cluster, t, *partitions),
+        Err(_) => ctx.admins.forget(&cluster, t),
+    }
+    result
+}
+
+async fn topic_plan(
+    ss: &StockStream,
+    ctx: &Context,
+    bus: &ticklake_bus::kafka::KafkaBus,
+    have: Option<i32>,
+) -> Result<(i32, Option<Problem>), Error> {
+    let t = &ss.spec.topic;
+    let kafka_err = |e: ticklake_bus::BusError| Error::Kafka(format!("topic {t}: {e}"));
     match kafka::plan(have, ss.spec.partitions) {
         TopicPlan::AsSpecified { partitions } => Ok((partitions, None)),
         TopicPlan::Create { partitions } => {

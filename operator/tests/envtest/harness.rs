@@ -246,7 +246,16 @@ impl Operator {
         let log = format!("{}/ticklake-operator-{ns}-{identity}.log", std::env::temp_dir().display());
         let child = Command::new(env!("CARGO_BIN_EXE_ticklake-operator"))
             .args(["--kubeconfig", kubeconfig])
-            .args(["--namespace", ns, "--metrics-addr", &addr, "--status-interval-seconds", "1"])
+            .args([
+                "--namespace",
+                ns,
+                "--metrics-addr",
+                &addr,
+                "--status-interval-seconds",
+                "1",
+                "--resync-seconds",
+                "1",
+            ])
             .args(["--lease-name", &lease, "--lease-namespace", ns, "--lease-duration-seconds", "4"])
             .args(["--identity", identity, "--worker-image", "ticklake:test"])
             .args(extra)
