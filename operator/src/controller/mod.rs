@@ -162,6 +162,60 @@ impl Context {
         Ok((field("username")?, field("password")?))
     }
 
+    /// The admin connection to a resource's Kafka cluster (its own or the operator's default),
+    /// with the cluster's key in [`Admins`]. SASL credentials come from `kafka.secretRef`.
+    pub async fn kafka_admin(
+        &self,
+        ns: &str,
+        kafka: &ticklake_api::crd::KafkaConnection,
+    ) -> Result<(Arc<ticklake_bus::kafka::KafkaBus>, String), Error> {
+        let k =
+            crate::render::effective_kafka(kafka, &self.settings.render).map_err(|e| Error::Kafka(e.to_string()))?;
+        let sasl = match (&k.secret_ref, k.sasl_mechanism) {
+            (Some(secret), Some(_)) => Some(self.sasl_credentials(ns, &secret.name).await?),
+            _ => None,
+        };
+        let props = crate::kafka::properties(&k, sasl).map_err(Error::Kafka)?;
+        let key = crate::kafka::cluster_key(&props);
+        Ok((self.admins.get(props).map_err(|e| Error::Kafka(e.to_string()))?, key))
+    }
+
+    /// Makes the owned object `desired` so (see [`crate::apply::ensure`]), counts and announces
+    /// a write; returns the live object as it was before, and what was done.
+    pub async fn ensure_owned<O, K>(
+        &self,
+        owner: &K,
+        ns: &str,
+        desired: &O,
+    ) -> Result<(Option<O>, crate::apply::Outcome), Error>
+    where
+        O: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + Debug
+            + serde::Serialize
+            + DeserializeOwned,
+        K: Resource<DynamicType = ()>,
+    {
+        let api: Api<O> = Api::namespaced(self.client.clone(), ns);
+        let name = desired.name_any();
+        let live = api.get_opt(&name).await?;
+        let outcome = crate::apply::ensure(&api, desired, live.as_ref()).await?;
+        let (owner_kind, object) = (K::kind(&()).to_string(), O::kind(&()).to_string());
+        match &outcome {
+            crate::apply::Outcome::Unchanged => {}
+            crate::apply::Outcome::Created => {
+                self.metrics.wrote(&owner_kind, &object);
+                self.event(owner, false, "Created", format!("{object} {name} created")).await;
+            }
+            crate::apply::Outcome::Updated(path) => {
+                self.metrics.wrote(&owner_kind, &object);
+                tracing::info!(kind = %owner_kind, %object, %name, difference = %path, "updated");
+                self.event(owner, false, "Updated", format!("{object} {name} updated (it differed at {path})")).await;
+            }
+        }
+        Ok((live, outcome))
+    }
+
     /// Pods of a resource's workers.
     pub async fn pods(&self, ns: &str, selector: &str) -> Result<Vec<Pod>, Error> {
         Ok(Api::<Pod>::namespaced(self.client.clone(), ns).list(&ListParams::default().labels(selector)).await?.items)

@@ -6,14 +6,10 @@
 //! Nothing outside Kubernetes is owned yet, so no finalizer; the Glue and Athena resources of
 //! the AWS work will add one through [`super::finalize`].
 
-use super::stockstream::note_write;
 use super::{Context, Error, finalize, instrumented, report_problems, status_conditions, workload_state, write_status};
-use crate::apply::{Outcome, ensure};
+use crate::apply::Outcome;
 use crate::conditions::{Observed, Problem};
-use crate::kafka;
 use crate::render::{self, Component};
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
@@ -42,15 +38,9 @@ async fn reconcile_inner(sink: Arc<S3Sink>, ctx: &Context) -> Result<Action, Err
     match render::s3sink(&sink, &ctx.settings.render) {
         Err(e) => observed.problems.push(Problem::new(e.reason(), e.to_string())),
         Ok(objects) => {
-            let cms: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
-            let live_cm = cms.get_opt(&render::config_map_name(&name, Component::Sink)).await?;
-            let cm_outcome = ensure(&cms, &objects.config_map, live_cm.as_ref()).await?;
-            note_write(ctx, sink.as_ref(), "ConfigMap", &objects.config_map.name_any(), &cm_outcome).await;
-            let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
+            ctx.ensure_owned(sink.as_ref(), &ns, &objects.config_map).await?;
             let dep_name = render::workload_name(&name, Component::Sink);
-            let live = deployments.get_opt(&dep_name).await?;
-            let outcome = ensure(&deployments, &objects.deployment, live.as_ref()).await?;
-            note_write(ctx, sink.as_ref(), "Deployment", &dep_name, &outcome).await;
+            let (live, outcome) = ctx.ensure_owned(sink.as_ref(), &ns, &objects.deployment).await?;
             let live_status = live.as_ref().and_then(|l| l.status.clone()).unwrap_or_default();
             observed.workload = Some(workload_state(
                 format!("Deployment/{dep_name}"),
@@ -117,19 +107,16 @@ async fn reconcile_inner(sink: Arc<S3Sink>, ctx: &Context) -> Result<Action, Err
 }
 
 async fn topic_exists(sink: &S3Sink, ctx: &Context) -> Result<bool, Error> {
-    let k =
-        &render::effective_kafka(&sink.spec.kafka, &ctx.settings.render).map_err(|e| Error::Kafka(e.to_string()))?;
-    let sasl = match (&k.secret_ref, k.sasl_mechanism) {
-        (Some(secret), Some(_)) => {
-            Some(ctx.sasl_credentials(&sink.namespace().unwrap_or_default(), &secret.name).await?)
-        }
-        _ => None,
-    };
-    let props = kafka::properties(k, sasl).map_err(Error::Kafka)?;
-    let bus = ctx.admins.get(props).map_err(|e| Error::Kafka(e.to_string()))?;
+    let (bus, cluster) = ctx.kafka_admin(&sink.namespace().unwrap_or_default(), &sink.spec.kafka).await?;
+    if ctx.admins.recently_verified(&cluster, &sink.spec.topic).is_some() {
+        return Ok(true);
+    }
     let have = bus
         .topic_partitions(&sink.spec.topic)
         .await
         .map_err(|e| Error::Kafka(format!("topic {}: {e}", sink.spec.topic)))?;
+    if let Some(p) = have {
+        ctx.admins.verified(&cluster, &sink.spec.topic, p);
+    }
     Ok(have.is_some())
 }

@@ -6,12 +6,11 @@
 //! the producers are stopped first, then the topic is deleted.
 
 use super::{Context, Error, finalize, instrumented, report_problems, status_conditions, workload_state, write_status};
-use crate::apply::{Outcome, ensure};
+use crate::apply::Outcome;
 use crate::conditions::{Observed, Problem};
 use crate::kafka::{self, TopicPlan};
 use crate::render::{self, Component};
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
@@ -37,18 +36,6 @@ async fn reconcile_inner(ss: Arc<StockStream>, ctx: &Context) -> Result<Action, 
     apply(&api, &ss, ctx).await
 }
 
-/// Connects to the resource's Kafka cluster as admin; the cluster's key in [`crate::kafka::Admins`].
-async fn admin(ss: &StockStream, ctx: &Context) -> Result<(Arc<ticklake_bus::kafka::KafkaBus>, String), Error> {
-    let k = &render::effective_kafka(&ss.spec.kafka, &ctx.settings.render).map_err(|e| Error::Kafka(e.to_string()))?;
-    let sasl = match (&k.secret_ref, k.sasl_mechanism) {
-        (Some(secret), Some(_)) => Some(ctx.sasl_credentials(&ss.namespace().unwrap_or_default(), &secret.name).await?),
-        _ => None,
-    };
-    let props = kafka::properties(k, sasl).map_err(Error::Kafka)?;
-    let key = kafka::cluster_key(&props);
-    Ok((ctx.admins.get(props).map_err(|e| Error::Kafka(e.to_string()))?, key))
-}
-
 /// Stops the producers, then deletes the topic when the policy says so.
 async fn cleanup(ss: &StockStream, ctx: &Context) -> Result<(), Error> {
     let ns = ss.namespace().unwrap_or_default();
@@ -60,7 +47,7 @@ async fn cleanup(ss: &StockStream, ctx: &Context) -> Result<(), Error> {
         Err(e) => return Err(e.into()),
     }
     if ss.spec.topic_deletion_policy == DeletionPolicy::Delete {
-        let (bus, cluster) = admin(ss, ctx).await?;
+        let (bus, cluster) = ctx.kafka_admin(&ns, &ss.spec.kafka).await?;
         ctx.admins.forget(&cluster, &ss.spec.topic);
         let deleted = bus.delete_topic(&ss.spec.topic).await.map_err(|e| Error::Kafka(e.to_string()))?;
         ctx.metrics.wrote(KIND, "topic");
@@ -89,15 +76,9 @@ async fn apply(api: &Api<StockStream>, ss: &Arc<StockStream>, ctx: &Context) -> 
         Err(e) => observed.problems.push(Problem::new(e.reason(), e.to_string())),
         Ok(objects) => {
             // Kubernetes objects.
-            let cms: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
-            let live_cm = cms.get_opt(&render::config_map_name(&name, Component::Producer)).await?;
-            let cm_outcome = ensure(&cms, &objects.config_map, live_cm.as_ref()).await?;
-            note_write(ctx, ss.as_ref(), "ConfigMap", &objects.config_map.name_any(), &cm_outcome).await;
-            let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &ns);
+            ctx.ensure_owned(ss.as_ref(), &ns, &objects.config_map).await?;
             let sts_name = render::workload_name(&name, Component::Producer);
-            let live = sets.get_opt(&sts_name).await?;
-            let outcome = ensure(&sets, &objects.stateful_set, live.as_ref()).await?;
-            note_write(ctx, ss.as_ref(), "StatefulSet", &sts_name, &outcome).await;
+            let (live, outcome) = ctx.ensure_owned(ss.as_ref(), &ns, &objects.stateful_set).await?;
             let live_status = live.as_ref().and_then(|l| l.status.clone()).unwrap_or_default();
             observed.workload = Some(workload_state(
                 format!("StatefulSet/{sts_name}"),
@@ -150,7 +131,7 @@ async fn apply(api: &Api<StockStream>, ss: &Arc<StockStream>, ctx: &Context) -> 
 
 /// Creates or grows the topic; the partitions it has and a problem when it has more than asked.
 async fn topic(ss: &StockStream, ctx: &Context) -> Result<(i32, Option<Problem>), Error> {
-    let (bus, cluster) = admin(ss, ctx).await?;
+    let (bus, cluster) = ctx.kafka_admin(&ss.namespace().unwrap_or_default(), &ss.spec.kafka).await?;
     let t = &ss.spec.topic;
     if ctx.admins.recently_verified(&cluster, t) == Some(ss.spec.partitions) {
         return Ok((ss.spec.partitions, None));
@@ -207,28 +188,5 @@ async fn topic_plan(
                 ),
             )),
         )),
-    }
-}
-
-/// Counts a write and publishes an Event for it.
-pub(super) async fn note_write<K: Resource<DynamicType = ()>>(
-    ctx: &Context,
-    owner: &K,
-    object: &str,
-    name: &str,
-    outcome: &Outcome,
-) {
-    let kind = K::kind(&()).to_string();
-    match outcome {
-        Outcome::Unchanged => {}
-        Outcome::Created => {
-            ctx.metrics.wrote(&kind, object);
-            ctx.event(owner, false, "Created", format!("{object} {name} created")).await;
-        }
-        Outcome::Updated(path) => {
-            ctx.metrics.wrote(&kind, object);
-            tracing::info!(%kind, object, name, difference = %path, "updated");
-            ctx.event(owner, false, "Updated", format!("{object} {name} updated (it differed at {path})")).await;
-        }
     }
 }
