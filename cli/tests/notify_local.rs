@@ -41,6 +41,31 @@ fn spawn_up_with(dir: &Path, run: &str, env: &[(&str, &str)]) -> Child {
         .unwrap()
 }
 
+/// A StockStream `ticks` (`partitions`, simulator settings as a YAML flow map) and an S3Sink
+/// `lake` landing it in bucket `demo` under `ticks` (flush settings), as manifest documents.
+fn pipeline(partitions: u32, simulator: &str, flush: &str) -> String {
+    format!(
+        r#"apiVersion: ticklake.dev/v1alpha1
+kind: StockStream
+metadata: {{name: ticks}}
+spec:
+  topic: ticks
+  partitions: {partitions}
+  source:
+    simulator: {simulator}
+---
+apiVersion: ticklake.dev/v1alpha1
+kind: S3Sink
+metadata: {{name: lake}}
+spec:
+  topic: ticks
+  bucket: demo
+  prefix: ticks
+  flush: {flush}
+"#
+    )
+}
+
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::create_dir_all(dir.join("manifests")).unwrap();
     std::fs::write(dir.join(name), text).unwrap();
@@ -80,24 +105,7 @@ async fn killed_while_retrying_then_restarted_delivers_every_event_exactly_once(
         dir,
         "manifests/pipeline.yaml",
         &format!(
-            r#"apiVersion: ticklake.dev/v1alpha1
-kind: StockStream
-metadata: {{name: ticks}}
-spec:
-  topic: ticks
-  partitions: 2
-  source:
-    simulator: {{ticksPerSecond: 0, seed: 5, maxTicks: 4000, startTime: "2026-11-25T14:30:00Z"}}
----
-apiVersion: ticklake.dev/v1alpha1
-kind: S3Sink
-metadata: {{name: lake}}
-spec:
-  topic: ticks
-  bucket: demo
-  prefix: ticks
-  flush: {{maxRecords: 500, intervalMs: 300}}
----
+            r#"{pipeline}---
 apiVersion: ticklake.dev/v1alpha1
 kind: AlertSubscription
 metadata: {{name: hooks}}
@@ -106,7 +114,12 @@ spec:
   digestIntervalSeconds: 0
   endpoints:
     - {{protocol: webhook, address: "http://{addr}/hook"}}
-"#
+"#,
+            pipeline = pipeline(
+                2,
+                "{ticksPerSecond: 0, seed: 5, maxTicks: 4000, startTime: \"2026-11-25T14:30:00Z\"}",
+                "{maxRecords: 500, intervalMs: 300}"
+            )
         ),
     );
     write(
@@ -228,24 +241,7 @@ async fn killed_between_landing_and_the_outbox_then_restarted_replays_every_even
         dir,
         "manifests/pipeline.yaml",
         &format!(
-            r#"apiVersion: ticklake.dev/v1alpha1
-kind: StockStream
-metadata: {{name: ticks}}
-spec:
-  topic: ticks
-  partitions: 2
-  source:
-    simulator: {{ticksPerSecond: 0, seed: 11, maxTicks: 3000, startTime: "2026-11-25T14:30:00Z"}}
----
-apiVersion: ticklake.dev/v1alpha1
-kind: S3Sink
-metadata: {{name: lake}}
-spec:
-  topic: ticks
-  bucket: demo
-  prefix: ticks
-  flush: {{maxRecords: 400, intervalMs: 300}}
----
+            r#"{pipeline}---
 apiVersion: ticklake.dev/v1alpha1
 kind: AlertSubscription
 metadata: {{name: each}}
@@ -264,6 +260,11 @@ spec:
   endpoints:
     - {{protocol: webhook, address: "{digest}"}}
 "#,
+            pipeline = pipeline(
+                2,
+                "{ticksPerSecond: 0, seed: 11, maxTicks: 3000, startTime: \"2026-11-25T14:30:00Z\"}",
+                "{maxRecords: 400, intervalMs: 300}"
+            ),
             each = rx.url("/each"),
             digest = rx.url("/digest"),
         ),
@@ -368,24 +369,7 @@ async fn done_when_local_up_emails_digests_listing_the_new_objects() {
         dir,
         "manifests/pipeline.yaml",
         &format!(
-            r#"apiVersion: ticklake.dev/v1alpha1
-kind: StockStream
-metadata: {{name: ticks}}
-spec:
-  topic: ticks
-  partitions: 2
-  source:
-    simulator: {{ticksPerSecond: 2000, seed: 9}}
----
-apiVersion: ticklake.dev/v1alpha1
-kind: S3Sink
-metadata: {{name: lake}}
-spec:
-  topic: ticks
-  bucket: demo
-  prefix: ticks
-  flush: {{intervalMs: 1000}}
----
+            r#"{pipeline}---
 apiVersion: ticklake.dev/v1alpha1
 kind: AlertSubscription
 metadata: {{name: landed}}
@@ -394,7 +378,8 @@ spec:
   digestIntervalSeconds: 2
   endpoints:
     - {{protocol: email, address: "{address}"}}
-"#
+"#,
+            pipeline = pipeline(2, "{ticksPerSecond: 2000, seed: 9}", "{intervalMs: 1000}")
         ),
     );
     write(
@@ -448,24 +433,7 @@ async fn dead_letters_are_listed_and_redriven_by_the_cli_while_the_runner_goes()
         dir,
         "manifests/pipeline.yaml",
         &format!(
-            r#"apiVersion: ticklake.dev/v1alpha1
-kind: StockStream
-metadata: {{name: ticks}}
-spec:
-  topic: ticks
-  partitions: 1
-  source:
-    simulator: {{ticksPerSecond: 0, seed: 2, maxTicks: 300, startTime: "2026-11-25T14:30:00Z"}}
----
-apiVersion: ticklake.dev/v1alpha1
-kind: S3Sink
-metadata: {{name: lake}}
-spec:
-  topic: ticks
-  bucket: demo
-  prefix: ticks
-  flush: {{intervalMs: 200}}
----
+            r#"{pipeline}---
 apiVersion: ticklake.dev/v1alpha1
 kind: AlertSubscription
 metadata: {{name: dlq}}
@@ -475,7 +443,12 @@ spec:
   endpoints:
     - {{protocol: webhook, address: "{}"}}
 "#,
-            rx.url("/hook")
+            rx.url("/hook"),
+            pipeline = pipeline(
+                1,
+                "{ticksPerSecond: 0, seed: 2, maxTicks: 300, startTime: \"2026-11-25T14:30:00Z\"}",
+                "{intervalMs: 200}"
+            ),
         ),
     );
     write(

@@ -216,9 +216,22 @@ impl Context {
         Ok((live, outcome))
     }
 
-    /// Pods of a resource's workers.
-    pub async fn pods(&self, ns: &str, selector: &str) -> Result<Vec<Pod>, Error> {
-        Ok(Api::<Pod>::namespaced(self.client.clone(), ns).list(&ListParams::default().labels(selector)).await?.items)
+    /// The live figures of a resource's workers — asked only when some are ready (only ready
+    /// pods serve them).
+    pub async fn worker_reports(
+        &self,
+        ns: &str,
+        resource: &str,
+        component: crate::render::Component,
+        ready: Option<i32>,
+    ) -> Result<Vec<ticklake_api::report::WorkerReport>, Error> {
+        if ready.unwrap_or(0) <= 0 {
+            return Ok(Vec::new());
+        }
+        let selector = crate::render::label_selector(resource, component);
+        let pods =
+            Api::<Pod>::namespaced(self.client.clone(), ns).list(&ListParams::default().labels(&selector)).await?;
+        Ok(crate::scrape::reports(&pods.items).await)
     }
 }
 

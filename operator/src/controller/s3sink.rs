@@ -68,12 +68,7 @@ async fn reconcile_inner(sink: Arc<S3Sink>, ctx: &Context) -> Result<Action, Err
                 Err(e) => observed.problems.push(Problem::new(e.reason(), e.to_string())),
             }
 
-            let reports = if live_status.ready_replicas.unwrap_or(0) > 0 {
-                let pods = ctx.pods(&ns, &render::label_selector(&name, Component::Sink)).await?;
-                crate::scrape::reports(&pods).await
-            } else {
-                Vec::new()
-            };
+            let reports = ctx.worker_reports(&ns, &name, Component::Sink, live_status.ready_replicas).await?;
             if !reports.is_empty() {
                 let t = Totals::of(&reports);
                 status.messages_per_second = Some((t.messages_per_second * 10.0).round() / 10.0);

@@ -104,13 +104,8 @@ async fn apply(api: &Api<StockStream>, ss: &Arc<StockStream>, ctx: &Context) -> 
                 }
             }
 
-            // The workers' own figures (only ready pods serve them).
-            let reports = if live_status.ready_replicas.unwrap_or(0) > 0 {
-                let pods = ctx.pods(&ns, &render::label_selector(&name, Component::Producer)).await?;
-                crate::scrape::reports(&pods).await
-            } else {
-                Vec::new()
-            };
+            // The workers' own figures.
+            let reports = ctx.worker_reports(&ns, &name, Component::Producer, live_status.ready_replicas).await?;
             if !reports.is_empty() {
                 let t = Totals::of(&reports);
                 status.messages_per_second = Some((t.messages_per_second * 10.0).round() / 10.0);

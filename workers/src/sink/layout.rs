@@ -82,6 +82,11 @@ impl Layout {
         ))
     }
 
+    /// Whether `key` is a dead-letter object of this layout (not a data object).
+    pub fn is_dead_letter_key(&self, key: &str) -> bool {
+        key.starts_with(&self.join(&format!("{}/", self.dead_letter_prefix)))
+    }
+
     /// Folder of the claims of every partition of the topic.
     pub fn claims_root(&self) -> String {
         self.join(&format!("_ticklake/claims/{}/", self.topic))
@@ -156,6 +161,8 @@ mod tests {
             l.dead_letter_key(0, 1, 2),
             "lake/ticks/_dead_letters/topic=ticks/partition=0/ticks+0+00000000000000000001+00000000000000000002.jsonl"
         );
+        assert!(l.is_dead_letter_key(&l.dead_letter_key(0, 1, 2)));
+        assert!(!l.is_dead_letter_key(&l.data_key("year=2026", 0, 1, 2)));
         assert_eq!(layout(false, "").claim_key(0, 0), "_ticklake/claims/ticks/00000/00000000000000000000.json");
     }
 }

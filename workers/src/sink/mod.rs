@@ -101,7 +101,6 @@ impl LandedBatch {
     /// The batch a claim records (the claim's layout tells dead-letter objects apart).
     /// [`replay`] uses it too, so a replayed batch reads exactly like the live report.
     pub fn from_claim(sink: &str, c: &Claim, landed_at_ms: i64) -> LandedBatch {
-        let dead_letter_folder = format!("{}/", c.layout.dead_letter_prefix);
         LandedBatch {
             sink: sink.to_string(),
             topic: c.topic.clone(),
@@ -115,7 +114,7 @@ impl LandedBatch {
                     key: o.key.clone(),
                     rows: o.rows,
                     bytes: o.bytes,
-                    dead_letter: o.key.contains(&dead_letter_folder),
+                    dead_letter: c.layout.is_dead_letter_key(&o.key),
                 })
                 .collect(),
             landed_at_ms,
@@ -774,8 +773,7 @@ impl Sink {
         self.metrics.objects.inc_by(c.objects.len() as u64);
         self.metrics.bytes.inc_by(bytes);
         self.metrics.flush_seconds.observe(started.elapsed().as_secs_f64());
-        let dead_letter_folder = format!("{}/", self.cfg.layout.dead_letter_prefix);
-        if let Some(o) = c.objects.iter().rev().find(|o| !o.key.contains(&dead_letter_folder)) {
+        if let Some(o) = c.objects.iter().rev().find(|o| !self.cfg.layout.is_dead_letter_key(&o.key)) {
             self.metrics.object_written(&o.key);
         }
         self.summary.records += c.records;
