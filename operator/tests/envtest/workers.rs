@@ -12,13 +12,16 @@ use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// A worker process; stopped when dropped.
-struct Worker(Child);
+/// A worker process and the address of its `/metrics`, `/status`...; stopped when dropped.
+struct Worker {
+    child: Child,
+    addr: String,
+}
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -84,8 +87,9 @@ async fn run_container(
     cmd.args(&args).stdout(Stdio::null()).stderr(log);
     // Credentials only from what the operator rendered, not from the test's environment.
     cmd.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY");
+    let addr = env.iter().find(|(k, _)| k == "TICKLAKE_METRICS_ADDR").map(|(_, v)| v.clone()).expect("metrics address");
     cmd.envs(env);
-    Worker(cmd.spawn().expect("starting the worker"))
+    Worker { child: cmd.spawn().expect("starting the worker"), addr }
 }
 
 /// Marks a pod as running and ready at `ip`, as a kubelet would.
@@ -111,7 +115,7 @@ async fn workers_run_with_the_rendered_configuration_and_report_status() {
     let c = client().await;
     install_crds(&c).await;
     let ns = namespace(&c, "e2e").await;
-    let _op = Operator::start(&ns, "op", &[]).await;
+    let op = Operator::start(&ns, "op", &[]).await;
     let topic = unique("e2e");
     let bucket = unique("e2e-lake");
     // The bucket exists before the sink (the operator does not create buckets).
@@ -195,6 +199,29 @@ async fn workers_run_with_the_rendered_configuration_and_report_status() {
     eprintln!("{table}");
     assert!(table.contains("True") && table.contains("Running") && table.contains("ticks/year="), "{table}");
 
+    // The chart's Grafana dashboard queries only what the operator and the workers export (once
+    // the sink has landed data, so the figures are there). The operator's error counter has no
+    // series, and so is not exposed at all, until a reconcile fails: one with an unreachable
+    // Kafka makes it appear.
+    let mut unreachable = stockstream_manifest("unreachable", &unique("unreachable"), 1);
+    unreachable["spec"]["kafka"]["bootstrapServers"] = json!("127.0.0.1:1");
+    apply(&c, &ns, unreachable).await;
+    let op_metrics = wait_for(Duration::from_secs(60), "a failed reconcile counted", || async {
+        let m = op.metrics().await;
+        (metric_sum(&m, "ticklake_operator_reconcile_errors_total") >= 1.0).then_some(m)
+    })
+    .await;
+    let mut scrapes = vec![op_metrics];
+    for (w, landed) in workers.iter().zip(["ticklake_producer_ticks_total", "ticklake_sink_records_total"]) {
+        let text = wait_for(Duration::from_secs(30), &format!("{landed} on {}/metrics", w.addr), || async {
+            let (code, text) = http_get(&w.addr, "/metrics").await;
+            (code == 200 && metric_sum(&text, landed) > 0.0).then_some(text)
+        })
+        .await;
+        scrapes.push(text);
+    }
+    crate::dashboard::assert_dashboard_metrics_exported(&scrapes);
+
     // And the ticks really are in MinIO, exactly once.
     drop(workers);
     let store = ticklake_workers::store::S3Store::connect(ticklake_workers::store::S3Options {
@@ -211,5 +238,7 @@ async fn workers_run_with_the_rendered_configuration_and_report_status() {
     assert!(stats.rows > 0 && stats.data_objects > 0, "{stats:?}");
     assert_eq!(stats.duplicates, 0);
     assert_eq!(stats.dead_letters, 0);
+    // Its finalizer would wait for the unreachable Kafka.
+    kubectl(&["delete", "stockstreams", "unreachable", "-n", &ns, "--wait=false"]);
     drop_namespace(&c, &ns).await;
 }
