@@ -11,6 +11,10 @@ KAFKA_VERSION=${KAFKA_VERSION:-4.1.1}
 K8S_VERSION=${K8S_VERSION:-v1.34.4}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 MAILPIT_VERSION=${MAILPIT_VERSION:-v1.33.1}
+# Helm for the chart's tests, and the prometheus-operator release whose CRDs (ServiceMonitor,
+# PodMonitor) the chart's optional monitors are validated against.
+HELM_VERSION=${HELM_VERSION:-v3.22.0}
+PROMETHEUS_OPERATOR_VERSION=${PROMETHEUS_OPERATOR_VERSION:-v0.90.1}
 mkdir -p "$TICKLAKE_CACHE/bin"
 
 log() { printf '\n==> %s\n' "$*" >&2; }

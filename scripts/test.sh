@@ -35,6 +35,25 @@ if [ ! -x "$MAILPIT" ]; then
   mv "$TICKLAKE_CACHE/gobin/mailpit" "$MAILPIT"
 fi
 
+# --- Helm, built from the Go module proxy with the ldflags of its Makefile: without them it
+# believes the cluster is Kubernetes 1.20 and refuses charts that need newer ---------------------
+HELM="$TICKLAKE_CACHE/bin/helm-$HELM_VERSION"
+if [ ! -x "$HELM" ]; then
+  log "building Helm $HELM_VERSION (once; cached in $TICKLAKE_CACHE/bin)"
+  # Helm $HELM_VERSION is built against k8s.io/client-go v0.37 = Kubernetes 1.37 (its Makefile's rule).
+  helm_ld="-w -s -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  for pkg in pkg/lint/rules pkg/chartutil; do
+    helm_ld+=" -X helm.sh/helm/v3/$pkg.k8sVersionMajor=1 -X helm.sh/helm/v3/$pkg.k8sVersionMinor=37"
+  done
+  GOBIN="$TICKLAKE_CACHE/gobin" CGO_ENABLED=0 go install -trimpath -ldflags "$helm_ld" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  mv "$TICKLAKE_CACHE/gobin/helm" "$HELM"
+fi
+
+# --- prometheus-operator's CRDs (the module's example/ folder), for the chart's monitors --------
+PROM_CRDS="$(go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')/example/prometheus-operator-crd"
+[ -f "$PROM_CRDS/monitoring.coreos.com_servicemonitors.yaml" ] || { echo "no prometheus-operator CRDs in $PROM_CRDS" >&2; exit 1; }
+
 # --- etcd, kube-apiserver, kube-controller-manager, kubectl from .ci/k8s and .ci/etcd -----------
 k8s_build
 
@@ -134,6 +153,8 @@ export TICKLAKE_TEST_KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
 export TICKLAKE_TEST_SMTP_ADDR="127.0.0.1:$SMTP_PORT"
 export TICKLAKE_TEST_MAILPIT_API="http://127.0.0.1:$MAILPIT_HTTP_PORT"
 export TICKLAKE_TEST_S3_ENDPOINT="http://127.0.0.1:$MINIO_PORT"
+export TICKLAKE_TEST_HELM="$HELM"
+export TICKLAKE_TEST_PROMETHEUS_CRDS="$PROM_CRDS"
 export AWS_ACCESS_KEY_ID=ticklake AWS_SECRET_ACCESS_KEY=ticklake-secret AWS_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
 export RUST_BACKTRACE=1

@@ -46,10 +46,10 @@ enum Cmd {
         #[command(subcommand)]
         cmd: WorkerCmd,
     },
-    /// Writes the CustomResourceDefinitions to a folder.
+    /// Writes the CustomResourceDefinitions to folders (default: crds/ and the Helm chart's copy).
     Crdgen {
-        #[arg(long, default_value = "crds")]
-        out: PathBuf,
+        #[arg(long, default_values = ["crds", "charts/ticklake/files/crds"])]
+        out: Vec<PathBuf>,
     },
     /// Inspects what a sink wrote.
     Lake {
@@ -172,11 +172,13 @@ fn main() -> Result<()> {
             Cmd::Local { cmd: LocalCmd::Up(args) } => local::up(args).await,
             Cmd::Worker { cmd } => worker(cmd).await,
             Cmd::Crdgen { out } => {
-                std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-                for (name, yaml) in ticklake_api::crd::generate() {
-                    let path = out.join(name);
-                    std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
-                    println!("wrote {}", path.display());
+                for dir in out {
+                    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+                    for (name, yaml) in ticklake_api::crd::generate() {
+                        let path = dir.join(name);
+                        std::fs::write(&path, &yaml).with_context(|| format!("writing {}", path.display()))?;
+                        println!("wrote {}", path.display());
+                    }
                 }
                 Ok(())
             }

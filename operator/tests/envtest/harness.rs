@@ -34,13 +34,27 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{t}-{}-{}", std::process::id() % 10_000, N.fetch_add(1, Ordering::Relaxed))
 }
 
+/// The Helm release that owns the CRDs on the test API server: `chart.rs` installs the chart
+/// as this release, which adopts the CRDs the other tests applied (as a user adopts CRDs first
+/// applied with kubectl: Helm's ownership label and annotations, set here).
+pub const CHART_RELEASE: &str = "ticklake";
+pub const CHART_RELEASE_NAMESPACE: &str = "ticklake-system";
+
 /// Server-side applies the committed CRDs and waits until they are established.
 pub async fn install_crds(c: &Client) {
     let api: Api<CustomResourceDefinition> = Api::all(c.clone());
     let dir = format!("{}/../crds", env!("CARGO_MANIFEST_DIR"));
     for file in ["stockstreams.yaml", "s3sinks.yaml", "alertsubscriptions.yaml"] {
         let text = std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
-        let crd: CustomResourceDefinition = serde_yaml::from_str(&text).unwrap();
+        let mut crd: CustomResourceDefinition = serde_yaml::from_str(&text).unwrap();
+        crd.metadata.labels = Some([("app.kubernetes.io/managed-by".to_string(), "Helm".to_string())].into());
+        crd.metadata.annotations = Some(
+            [
+                ("meta.helm.sh/release-name".to_string(), CHART_RELEASE.to_string()),
+                ("meta.helm.sh/release-namespace".to_string(), CHART_RELEASE_NAMESPACE.to_string()),
+            ]
+            .into(),
+        );
         let name = crd.metadata.name.clone().unwrap();
         api.patch(&name, &PatchParams::apply("ticklake-tests").force(), &Patch::Apply(&crd)).await.unwrap();
         wait_for(Duration::from_secs(30), &format!("CRD {name} established"), || async {
@@ -49,6 +63,80 @@ pub async fn install_crds(c: &Client) {
         })
         .await;
     }
+}
+
+/// Runs the test Helm (`TICKLAKE_TEST_HELM`) against the test API server: stdout, or stderr as
+/// the error.
+pub fn helm(args: &[&str]) -> Result<String, String> {
+    let out = Command::new(need("TICKLAKE_TEST_HELM"))
+        .arg("--kubeconfig")
+        .arg(need("TICKLAKE_TEST_KUBECONFIG"))
+        .args(args)
+        .output()
+        .expect("running helm");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!("helm {args:?} failed: {}", String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+/// The chart folder.
+pub fn chart_dir() -> String {
+    format!("{}/../charts/ticklake", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A kubeconfig for the test API server that authenticates as `sa` in `ns` (a fresh token).
+pub fn service_account_kubeconfig(ns: &str, sa: &str) -> String {
+    let token = kubectl(&["create", "token", sa, "-n", ns, "--duration", "3h"]).trim().to_string();
+    let admin: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(need("TICKLAKE_TEST_KUBECONFIG")).unwrap()).unwrap();
+    let cluster = admin["clusters"][0]["cluster"].clone();
+    let kubeconfig = json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "test", "cluster": cluster}],
+        "users": [{"name": sa, "user": {"token": token}}],
+        "contexts": [{"name": sa, "context": {"cluster": "test", "user": sa}}],
+        "current-context": sa,
+    });
+    let file = std::env::temp_dir().join(format!("ticklake-{ns}-{sa}-{}.kubeconfig", std::process::id()));
+    std::fs::write(&file, serde_yaml::to_string(&kubeconfig).unwrap()).unwrap();
+    file.to_string_lossy().into_owned()
+}
+
+/// Where the operators of the tests run, as far as RBAC goes: release `envtest` of the chart,
+/// default values, in this namespace. Their Leases live here too (the chart's leader-election
+/// Role is in the release namespace).
+pub const OPERATOR_NAMESPACE: &str = "ticklake-envtest";
+
+/// A kubeconfig with the token of the chart's operator ServiceAccount, bound to exactly the
+/// chart's RBAC (rendered by `helm template` with the default values and applied once per
+/// test process). Every operator the tests start runs with it, so the whole suite checks that
+/// the chart grants what the operator uses.
+pub async fn chart_rbac_kubeconfig() -> String {
+    static KUBECONFIG: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    KUBECONFIG
+        .get_or_init(|| async {
+            let rendered = helm(&[
+                "template",
+                "envtest",
+                &chart_dir(),
+                "--namespace",
+                OPERATOR_NAMESPACE,
+                "--show-only",
+                "templates/serviceaccount.yaml",
+                "--show-only",
+                "templates/rbac.yaml",
+            ])
+            .unwrap();
+            let _ = kubectl_try(&["create", "namespace", OPERATOR_NAMESPACE]);
+            let file = std::env::temp_dir().join(format!("ticklake-envtest-rbac-{}.yaml", std::process::id()));
+            std::fs::write(&file, rendered).unwrap();
+            kubectl(&["apply", "--server-side", "--force-conflicts", "-f", file.to_str().unwrap()]);
+            service_account_kubeconfig(OPERATOR_NAMESPACE, "envtest-ticklake-operator")
+        })
+        .await
+        .clone()
 }
 
 pub async fn namespace(c: &Client, prefix: &str) -> String {
@@ -198,7 +286,22 @@ pub fn kubectl(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn free_port() -> u16 {
+/// As [`kubectl`], the error as text instead of a panic.
+pub fn kubectl_try(args: &[&str]) -> Result<String, String> {
+    let out = Command::new(need("TICKLAKE_TEST_KUBECTL"))
+        .arg("--kubeconfig")
+        .arg(need("TICKLAKE_TEST_KUBECONFIG"))
+        .args(args)
+        .output()
+        .expect("running kubectl");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -225,46 +328,69 @@ pub fn metric_sum(text: &str, name: &str) -> f64 {
         .sum()
 }
 
-/// An operator process for one namespace; killed when dropped.
+/// An operator process; killed when dropped. Its log must not show a refusal by the API server
+/// (checked on drop): the operators of the tests run with the chart's RBAC.
 pub struct Operator {
     child: Child,
     pub addr: String,
     pub identity: String,
     pub lease: String,
+    pub lease_namespace: String,
     pub log: String,
 }
 
 impl Operator {
+    /// An operator for one namespace, as the chart's ServiceAccount ([`chart_rbac_kubeconfig`]),
+    /// its Lease in [`OPERATOR_NAMESPACE`].
     pub async fn start(ns: &str, identity: &str, extra: &[&str]) -> Operator {
-        Self::start_with(ns, identity, extra, &need("TICKLAKE_TEST_KUBECONFIG")).await
-    }
-
-    /// As [`Operator::start`], with its own kubeconfig (e.g. a ServiceAccount's token).
-    pub async fn start_with(ns: &str, identity: &str, extra: &[&str], kubeconfig: &str) -> Operator {
+        let kubeconfig = chart_rbac_kubeconfig().await;
         let addr = format!("127.0.0.1:{}", free_port());
         let lease = format!("ticklake-operator-{ns}");
-        let log = format!("{}/ticklake-operator-{ns}-{identity}.log", std::env::temp_dir().display());
+        let mut args: Vec<String> = ["--kubeconfig", &kubeconfig, "--namespace", ns, "--metrics-addr", &addr]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for a in ["--status-interval-seconds", "1", "--resync-seconds", "1", "--lease-name", &lease] {
+            args.push(a.to_string());
+        }
+        for a in ["--lease-namespace", OPERATOR_NAMESPACE, "--lease-duration-seconds", "4", "--identity", identity] {
+            args.push(a.to_string());
+        }
+        args.extend(["--worker-image".to_string(), "ticklake:test".to_string()]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let env = [("RUST_LOG".to_string(), "info,ticklake_operator=debug,kube=warn".to_string())];
+        Self::spawn(&format!("{ns}-{identity}"), &args, &env, &addr, identity, &lease, OPERATOR_NAMESPACE).await
+    }
+
+    /// Starts `ticklake-operator` with exactly these arguments and environment, serving metrics on
+    /// `addr`; waits for its health endpoint.
+    pub async fn spawn(
+        log_name: &str,
+        args: &[String],
+        env: &[(String, String)],
+        addr: &str,
+        identity: &str,
+        lease: &str,
+        lease_namespace: &str,
+    ) -> Operator {
+        let log = format!("{}/ticklake-operator-{log_name}.log", std::env::temp_dir().display());
         let child = Command::new(env!("CARGO_BIN_EXE_ticklake-operator"))
-            .args(["--kubeconfig", kubeconfig])
-            .args([
-                "--namespace",
-                ns,
-                "--metrics-addr",
-                &addr,
-                "--status-interval-seconds",
-                "1",
-                "--resync-seconds",
-                "1",
-            ])
-            .args(["--lease-name", &lease, "--lease-namespace", ns, "--lease-duration-seconds", "4"])
-            .args(["--identity", identity, "--worker-image", "ticklake:test"])
-            .args(extra)
-            .env("RUST_LOG", "info,ticklake_operator=debug,kube=warn")
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("starting ticklake-operator");
-        let op = Operator { child, addr, identity: identity.to_string(), lease, log };
+        let op = Operator {
+            child,
+            addr: addr.to_string(),
+            identity: identity.to_string(),
+            lease: lease.to_string(),
+            lease_namespace: lease_namespace.to_string(),
+            log,
+        };
         wait_for(Duration::from_secs(30), "the operator's health endpoint", || async {
             (op.get("/readyz").await.0 == 200).then_some(())
         })
@@ -290,8 +416,11 @@ impl Operator {
 impl Drop for Operator {
     fn drop(&mut self) {
         self.kill();
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         if std::thread::panicking() {
-            eprintln!("--- operator log {} ---\n{}", self.log, std::fs::read_to_string(&self.log).unwrap_or_default());
+            eprintln!("--- operator log {} ---\n{log}", self.log);
+        } else if log.to_lowercase().contains("forbidden") {
+            panic!("the API server refused the operator something its RBAC lacks; log {}:\n{log}", self.log);
         }
     }
 }

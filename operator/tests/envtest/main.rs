@@ -9,6 +9,8 @@
 
 #![cfg(feature = "envtest")]
 
+mod chart;
+mod dashboard;
 mod harness;
 mod lifecycle;
 mod workers;
@@ -140,7 +142,7 @@ async fn two_replicas_one_leader_and_failover() {
     let ns = namespace(&c, "lead").await;
     let a = Operator::start(&ns, "replica-a", &[]).await;
     let b = Operator::start(&ns, "replica-b", &[]).await;
-    let leases: Api<Lease> = Api::namespaced(c.clone(), &ns);
+    let leases: Api<Lease> = Api::namespaced(c.clone(), &a.lease_namespace);
     let holder = wait_for(Duration::from_secs(30), "a leader", || async {
         leases.get_opt(&a.lease).await.ok().flatten()?.spec?.holder_identity
     })
@@ -286,36 +288,15 @@ async fn invalid_or_unreachable_is_reported_not_crashed() {
     drop_namespace(&c, &ns).await;
 }
 
-/// The operator needs no more than the RBAC written in deploy/operator/rbac.yaml: it runs a
-/// StockStream's whole life (objects, topic, status, events, lease, finalizer) with a token of
-/// a ServiceAccount bound to exactly those rules.
+/// The operator needs no more than the chart's RBAC (every operator of these tests runs with
+/// it; this test walks the whole life of a StockStream to be sure each permission is used:
+/// objects, topic, status, events, lease, finalizer).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_written_rbac_is_enough() {
+async fn the_chart_rbac_is_enough() {
     let c = client().await;
     install_crds(&c).await;
     let ns = namespace(&c, "rbac").await;
-    let sa = format!("ticklake-operator-{ns}");
-    let rbac = std::fs::read_to_string(format!("{}/../deploy/operator/rbac.yaml", env!("CARGO_MANIFEST_DIR")))
-        .unwrap()
-        .replace("ticklake-system", &ns)
-        .replace("name: ticklake-operator", &format!("name: {sa}"));
-    let file = std::env::temp_dir().join(format!("{ns}-rbac.yaml"));
-    std::fs::write(&file, rbac).unwrap();
-    kubectl(&["apply", "-f", file.to_str().unwrap()]);
-    let token = kubectl(&["create", "token", &sa, "-n", &ns, "--duration", "1h"]).trim().to_string();
-    let admin: serde_json::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(need("TICKLAKE_TEST_KUBECONFIG")).unwrap()).unwrap();
-    let cluster = admin["clusters"][0]["cluster"].clone();
-    let kubeconfig = json!({
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": "test", "cluster": cluster}],
-        "users": [{"name": "sa", "user": {"token": token}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "test", "user": "sa"}}],
-        "current-context": "sa",
-    });
-    let kc_file = std::env::temp_dir().join(format!("{ns}-kubeconfig"));
-    std::fs::write(&kc_file, serde_yaml::to_string(&kubeconfig).unwrap()).unwrap();
-    let op = Operator::start_with(&ns, "rbac", &[], kc_file.to_str().unwrap()).await;
+    let op = Operator::start(&ns, "rbac", &[]).await;
     let kafka = ticklake_bus::kafka::KafkaBus::new(&need("TICKLAKE_TEST_KAFKA_BOOTSTRAP")).unwrap();
     let topic = unique("rbac");
     let mut m = stockstream_manifest("rbac", &topic, 1);
@@ -325,7 +306,7 @@ async fn the_written_rbac_is_enough() {
     assert_eq!(ready["status"], "False");
     assert!(get_json(&c, &ns, "statefulsets", "rbac-producer").await.is_some());
     assert!(kafka.topic_partitions(&topic).await.unwrap().is_some());
-    let leases: Api<Lease> = Api::namespaced(c.clone(), &ns);
+    let leases: Api<Lease> = Api::namespaced(c.clone(), &op.lease_namespace);
     assert_eq!(leases.get(&op.lease).await.unwrap().spec.unwrap().holder_identity.as_deref(), Some("rbac"));
     let events = kubectl(&["get", "events", "-n", &ns]);
     assert!(events.contains("TopicCreated"), "{events}");
