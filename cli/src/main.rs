@@ -165,6 +165,16 @@ fn parse_shard(s: &str) -> Result<ticklake_sources::Shard> {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    if !matches!(cli.cmd, Cmd::Local { .. } | Cmd::Worker { .. }) {
+        // Commands that print for a pipe (`ticklake notify deliveries | head`) end quietly when
+        // the reader goes away, as Unix tools do, instead of panicking in `println!`. The
+        // long-running runner and workers keep Rust's default (SIGPIPE ignored): a peer closing
+        // a socket must be an error they handle, never a signal that kills them.
+        // SAFETY: called before any thread is started; SIG_DFL is a valid disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     init_logs(cli.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
