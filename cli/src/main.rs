@@ -1,6 +1,7 @@
 //! `ticklake` — the command-line tool: the local runner, the workers' entry point, the CRD
 //! generator and the tools around them. Glue only: the work happens in the library crates.
 
+mod athena;
 mod bench;
 mod landed;
 mod local;
@@ -60,6 +61,8 @@ enum Cmd {
     Bench(bench::BenchArgs),
     /// The local notifier's outbox: delivery log, endpoints, dead letters, redrive.
     Notify(notify::NotifyArgs),
+    /// Amazon Athena: an S3Sink's named queries, and running one to see its data.
+    Athena(athena::AthenaArgs),
 }
 
 #[derive(Subcommand)]
@@ -213,6 +216,7 @@ fn main() -> Result<()> {
             }
             Cmd::Bench(args) => bench::run(args).await,
             Cmd::Notify(args) => notify::run(args),
+            Cmd::Athena(args) => athena::run(args).await,
         }
     })
 }
