@@ -94,17 +94,70 @@ MINIO_ROOT_USER=ticklake MINIO_ROOT_PASSWORD=ticklake-secret MINIO_BROWSER=off \
 pids+=($!)
 wait_port 127.0.0.1 "$MINIO_PORT" minio
 
+# --- Kafka's TLS material, made fresh for each run: a CA, the broker's certificate (127.0.0.1,
+# localhost) and a client certificate for mutual TLS. $KAFKA_PKI holds the keys the broker uses;
+# $KAFKA_CLIENT_TLS is laid out like the Secret a kafka.secretRef names (ca.crt, tls.crt,
+# tls.key), which the workers read from TICKLAKE_KAFKA_TLS_DIR ---------------------------------
+kafka_certs() { # PKI_DIR CLIENT_DIR
+  local d=$1 c=$2 rc=0
+  mkdir -p "$d" "$c"
+  set +e # (as in k8s_certs: a subshell tested with `||` would run with set -e ignored)
+  (
+    set -e
+    exec >"$d/openssl.log" 2>&1
+    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -subj "/CN=ticklake-test-kafka-ca" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,digitalSignature,keyCertSign,cRLSign" \
+      -keyout "$d/ca.key" -out "$d/ca.crt"
+    kafka_sign() { # NAME SUBJECT EXTENSIONS
+      openssl req -new -newkey rsa:2048 -nodes -subj "$2" -keyout "$d/$1.key" -out "$d/$1.csr"
+      printf '%s\n' "$3" >"$d/$1.ext"
+      openssl x509 -req -sha256 -days 3650 -in "$d/$1.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+        -extfile "$d/$1.ext" -out "$d/$1.crt"
+    }
+    kafka_sign broker "/CN=localhost" "basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1,DNS:localhost"
+    kafka_sign client "/CN=ticklake-test-client" "basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = clientAuth"
+    openssl verify -CAfile "$d/ca.crt" "$d/broker.crt" "$d/client.crt"
+    # The broker's PEM keystore: its (unencrypted PKCS#8) key, then its certificate chain.
+    cat "$d/broker.key" "$d/broker.crt" >"$d/broker-keystore.pem"
+    cp "$d/ca.crt" "$c/ca.crt"; cp "$d/client.crt" "$c/tls.crt"; cp "$d/client.key" "$c/tls.key"
+  )
+  rc=$?
+  set -e
+  if [ "$rc" -ne 0 ]; then
+    echo "generating Kafka's test certificates failed:" >&2; cat "$d/openssl.log" >&2; exit 1
+  fi
+}
+KAFKA_PKI="$RUN/kafka-pki"; KAFKA_CLIENT_TLS="$RUN/kafka-client-tls"
+kafka_certs "$KAFKA_PKI" "$KAFKA_CLIENT_TLS"
+
 # --- start Kafka (KRaft, one node that is broker and controller) ------------------------------
-KAFKA_PORT=$(free_port); CONTROLLER_PORT=$(free_port)
+# Listeners: PLAINTEXT; SSL with mutual TLS (a client certificate signed by the test CA is
+# required), as Amazon MSK's TLS listener (9094) with client authentication; SASL_SSL with
+# SCRAM-SHA-512, as MSK's SASL/SCRAM listener (9096). The SCRAM user is created at format time.
+KAFKA_PORT=$(free_port); CONTROLLER_PORT=$(free_port); KAFKA_SSL_PORT=$(free_port); KAFKA_SASL_SSL_PORT=$(free_port)
+KAFKA_SCRAM_USER=ticklake; KAFKA_SCRAM_PASSWORD=ticklake-secret
 mkdir -p "$RUN/kafka"
 cat >"$RUN/kafka/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SSL://127.0.0.1:$KAFKA_SSL_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SSL://127.0.0.1:$KAFKA_SSL_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
+ssl.keystore.type=PEM
+ssl.keystore.location=$KAFKA_PKI/broker-keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$KAFKA_PKI/ca.crt
+listener.name.ssl.ssl.client.auth=required
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 log.dirs=$RUN/kafka/data
 num.partitions=1
 offsets.topic.replication.factor=1
@@ -129,12 +182,15 @@ Configuration:
         - ref: STDOUT
 L4J
 KJAVA=(java -Xms512m -Xmx1g -Dlog4j2.configurationFile="$RUN/kafka/log4j2.yaml" -cp "$KAFKA_LIBS/*")
-log "starting Apache Kafka $KAFKA_VERSION (KRaft) on 127.0.0.1:$KAFKA_PORT"
+log "starting Apache Kafka $KAFKA_VERSION (KRaft) on 127.0.0.1: $KAFKA_PORT (PLAINTEXT), $KAFKA_SSL_PORT (SSL, mutual TLS), $KAFKA_SASL_SSL_PORT (SASL_SSL, SCRAM-SHA-512)"
 "${KJAVA[@]}" kafka.tools.StorageTool format --standalone -t "$(python3 -c 'import uuid,base64;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
-  -c "$RUN/kafka/server.properties" >"$RUN/kafka-format.log" 2>&1 || { cat "$RUN/kafka-format.log"; exit 1; }
+  -c "$RUN/kafka/server.properties" --add-scram "SCRAM-SHA-512=[name=$KAFKA_SCRAM_USER,password=$KAFKA_SCRAM_PASSWORD]" \
+  >"$RUN/kafka-format.log" 2>&1 || { cat "$RUN/kafka-format.log"; exit 1; }
 "${KJAVA[@]}" kafka.Kafka "$RUN/kafka/server.properties" >"$RUN/kafka.log" 2>&1 &
 pids+=($!)
 wait_port 127.0.0.1 "$KAFKA_PORT" kafka
+wait_port 127.0.0.1 "$KAFKA_SSL_PORT" kafka
+wait_port 127.0.0.1 "$KAFKA_SASL_SSL_PORT" kafka
 
 # --- start Mailpit (SMTP accepts any login, also without TLS; the API lists what arrived) -------
 SMTP_PORT=$(free_port); MAILPIT_HTTP_PORT=$(free_port)
@@ -150,6 +206,10 @@ wait_port 127.0.0.1 "$MAILPIT_HTTP_PORT" mailpit
 k8s_start
 
 export TICKLAKE_TEST_KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+export TICKLAKE_TEST_KAFKA_SSL_BOOTSTRAP="127.0.0.1:$KAFKA_SSL_PORT"
+export TICKLAKE_TEST_KAFKA_SASL_SSL_BOOTSTRAP="127.0.0.1:$KAFKA_SASL_SSL_PORT"
+export TICKLAKE_TEST_KAFKA_SCRAM_USERNAME="$KAFKA_SCRAM_USER" TICKLAKE_TEST_KAFKA_SCRAM_PASSWORD="$KAFKA_SCRAM_PASSWORD"
+export TICKLAKE_TEST_KAFKA_TLS_DIR="$KAFKA_CLIENT_TLS"
 export TICKLAKE_TEST_SMTP_ADDR="127.0.0.1:$SMTP_PORT"
 export TICKLAKE_TEST_MAILPIT_API="http://127.0.0.1:$MAILPIT_HTTP_PORT"
 export TICKLAKE_TEST_S3_ENDPOINT="http://127.0.0.1:$MINIO_PORT"
@@ -172,4 +232,4 @@ log "formatting check"
 cargo fmt --all -- --check
 
 log "building and running every test (release profile)"
-cargo test --release --workspace --features "ticklake-bus/kafka-tests ticklake/it ticklake/smtp-tests ticklake-operator/envtest" -- --test-threads 2
+cargo test --release --workspace --features "ticklake-bus/kafka-tests ticklake-workers/kafka-tests ticklake/it ticklake/smtp-tests ticklake-operator/envtest" -- --test-threads 2

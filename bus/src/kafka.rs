@@ -7,16 +7,20 @@
 //!   Rebalances are observed in librdkafka's callbacks and handed to the caller as
 //!   [`ConsumerEvent::Revoked`] / [`ConsumerEvent::Assigned`], in order with the records.
 //! * librdkafka's calls block; each one runs on tokio's blocking pool.
+//! * A connection the brokers refuse — a certificate that does not verify, a TLS handshake the
+//!   broker rejects (no or an unknown client certificate), failed SASL authentication — is an
+//!   error with librdkafka's reason, returned by the call that was waiting (metadata, topic
+//!   administration, a consumer's poll), not a timeout and not an endless retry.
 
 use crate::{Bus, BusError, Consumer, ConsumerEvent, OutRecord, Producer, Record, Result, TopicInfo};
 use async_trait::async_trait;
 use bytes::Bytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
+use rdkafka::metadata::Metadata;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::{BTreeMap, VecDeque};
@@ -27,13 +31,82 @@ use std::time::{Duration, Instant};
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most delivery futures awaited at once by one `send_batch` before enqueuing more.
 const MAX_IN_FLIGHT: usize = 500_000;
+/// A metadata wait is cut in slices this long, between which the client's errors are served,
+/// so that a refused connection ends it early.
+const METADATA_SLICE: Duration = Duration::from_millis(500);
+/// How long the client's queued events are served after each slice.
+const EVENTS_WAIT: Duration = Duration::from_millis(10);
+
+/// Whether an error librdkafka reports means the brokers refuse this client as configured, so
+/// that retrying with the same settings cannot help: SASL authentication failed; our CA does
+/// not verify the broker's certificate; or the broker ended the TLS session with an alert about
+/// our certificate (none, or one it does not trust) — with TLS 1.3 that alert comes after the
+/// handshake, as a transport error. A connection dropped mid-handshake (a broker restarting)
+/// is not a refusal.
+fn refusal(code: RDKafkaErrorCode, reason: &str) -> bool {
+    let tls_refused = reason.contains("certificate verify failed")
+        || (reason.contains(" alert ")
+            && ["certificate", "unknown ca", "handshake failure", "access denied"].iter().any(|w| reason.contains(w)));
+    match code {
+        RDKafkaErrorCode::Authentication => true,
+        RDKafkaErrorCode::SSL | RDKafkaErrorCode::BrokerTransportFailure => tls_refused,
+        _ => false,
+    }
+}
+
+/// The last refusal ([`refusal`]) librdkafka reported to a client, and when.
+#[derive(Default)]
+struct Refusals(Mutex<Option<(Instant, String)>>);
+
+impl Refusals {
+    fn record(&self, error: &KafkaError, reason: &str) {
+        tracing::warn!(error = %error, reason, "kafka client error");
+        if let Some(code) = error.rdkafka_error_code()
+            && refusal(code, reason)
+        {
+            *self.0.lock().expect("refusals lock") = Some((Instant::now(), reason.to_string()));
+        }
+    }
+
+    /// The last refusal reported at or after `since`.
+    fn since(&self, since: Instant) -> Option<String> {
+        self.0.lock().expect("refusals lock").as_ref().filter(|(at, _)| *at >= since).map(|(_, r)| r.clone())
+    }
+
+    fn last(&self) -> Option<String> {
+        self.0.lock().expect("refusals lock").as_ref().map(|(_, r)| r.clone())
+    }
+
+    fn clear(&self) {
+        *self.0.lock().expect("refusals lock") = None;
+    }
+}
+
+/// The error for a call that failed with `e` because the brokers refused the connection.
+fn refused(e: &KafkaError, reason: &str) -> BusError {
+    BusError::Config(format!("the Kafka brokers refused the connection ({e}): {reason}"))
+}
+
+/// Context of the admin and metadata clients: keeps their refusals.
+#[derive(Default)]
+struct BusContext {
+    refusals: Refusals,
+}
+
+impl ClientContext for BusContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.refusals.record(&error, reason);
+    }
+}
+
+impl ConsumerContext for BusContext {}
 
 /// A Kafka cluster.
 pub struct KafkaBus {
     base: BTreeMap<String, String>,
     producer_props: BTreeMap<String, String>,
-    admin: AdminClient<DefaultClientContext>,
-    meta: Arc<BaseConsumer>,
+    admin: AdminClient<BusContext>,
+    meta: Arc<BaseConsumer<BusContext>>,
     admin_timeout: Duration,
 }
 
@@ -51,8 +124,8 @@ impl KafkaBus {
         if !base.contains_key("bootstrap.servers") {
             return Err(BusError::Config("bootstrap.servers is required".into()));
         }
-        let admin: AdminClient<DefaultClientContext> = config(&base).create()?;
-        let meta: BaseConsumer = config(&base).create()?;
+        let admin: AdminClient<BusContext> = config(&base).create_with_context(BusContext::default())?;
+        let meta: BaseConsumer<BusContext> = config(&base).create_with_context(BusContext::default())?;
         Ok(KafkaBus {
             base,
             producer_props: BTreeMap::new(),
@@ -82,7 +155,7 @@ impl KafkaBus {
         let topic = topic.to_string();
         let timeout = self.admin_timeout;
         blocking(move || {
-            let md = meta.fetch_metadata(Some(&topic), timeout)?;
+            let md = fetch_metadata(&meta, &topic, timeout)?;
             let Some(t) = md.topics().iter().find(|t| t.name() == topic) else { return Ok(None) };
             match t.error() {
                 // Usable once every partition has a leader (right after creation some do not).
@@ -138,6 +211,54 @@ impl KafkaBus {
             }
         }
         Ok(true)
+    }
+}
+
+/// `meta.fetch_metadata` for `topic`, waiting at most `timeout` — and less when the brokers
+/// refuse the connection: the wait is cut in slices, between which the client's error events
+/// are served, and a refusal reported meanwhile ends it with librdkafka's reason. A timeout
+/// names the last refusal, if any, too (reconnection backoff may space them out).
+fn fetch_metadata(meta: &BaseConsumer<BusContext>, topic: &str, timeout: Duration) -> Result<Metadata> {
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let refusals = &meta.context().refusals;
+    loop {
+        let slice = deadline.saturating_duration_since(Instant::now()).min(METADATA_SLICE);
+        let result = meta.fetch_metadata(Some(topic), slice);
+        // Serve the queued events (the client has no group: this polls no records). An error
+        // event comes back at once; log events are served quietly until the short wait ends
+        // (with no wait, one log event would end the call and the errors behind it would stay
+        // queued).
+        for _ in 0..100 {
+            if meta.poll(EVENTS_WAIT).is_none() {
+                break;
+            }
+        }
+        match result {
+            Ok(md) => {
+                refusals.clear();
+                return Ok(md);
+            }
+            Err(e) => {
+                if let Some(reason) = refusals.since(started) {
+                    return Err(refused(&e, &reason));
+                }
+                let waiting = matches!(
+                    e.rdkafka_error_code(),
+                    Some(
+                        RDKafkaErrorCode::OperationTimedOut
+                            | RDKafkaErrorCode::BrokerTransportFailure
+                            | RDKafkaErrorCode::AllBrokersDown
+                    )
+                );
+                if !waiting || Instant::now() >= deadline {
+                    return Err(match refusals.last() {
+                        Some(reason) if waiting => refused(&e, &reason),
+                        _ => e.into(),
+                    });
+                }
+            }
+        }
     }
 }
 
@@ -246,7 +367,8 @@ impl Bus for KafkaBus {
             .set("fetch.max.bytes", "52428800")
             .set("max.partition.fetch.bytes", "8388608")
             .set("queued.max.messages.kbytes", "262144");
-        let consumer: BaseConsumer<GroupContext> = c.create_with_context(GroupContext { state: state.clone() })?;
+        let consumer: BaseConsumer<GroupContext> =
+            c.create_with_context(GroupContext { state: state.clone(), refusals: Refusals::default() })?;
         consumer.subscribe(&[topic])?;
         Ok(Box::new(KafkaConsumer { consumer: Arc::new(consumer), topic: topic.to_string(), state, carry: None }))
     }
@@ -321,9 +443,14 @@ struct GroupState {
 
 struct GroupContext {
     state: Arc<Mutex<GroupState>>,
+    refusals: Refusals,
 }
 
-impl ClientContext for GroupContext {}
+impl ClientContext for GroupContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.refusals.record(&error, reason);
+    }
+}
 
 fn partitions_of(tpl: &TopicPartitionList) -> Vec<i32> {
     let mut v: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
@@ -383,7 +510,8 @@ impl Consumer for KafkaConsumer {
         let consumer = self.consumer.clone();
         let state = self.state.clone();
         let (records, carry) = blocking(move || {
-            let deadline = Instant::now() + timeout;
+            let started = Instant::now();
+            let deadline = started + timeout;
             let mut out = Vec::new();
             loop {
                 let wait =
@@ -407,6 +535,11 @@ impl Consumer for KafkaConsumer {
                         out.push(r);
                     }
                     Some(Err(e)) => {
+                        // The context has just seen this error with its reason: a refusal (bad
+                        // certificate, failed authentication) is returned, for good.
+                        if let Some(reason) = consumer.context().refusals.since(started) {
+                            return Err(refused(&e, &reason));
+                        }
                         // librdkafka reports transient trouble (a broker restarting, a timeout)
                         // here and recovers by itself; fatal errors surface on every call.
                         tracing::warn!(error = %e, "kafka consumer error");
@@ -509,5 +642,32 @@ impl Consumer for KafkaConsumer {
             Ok(())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_told_from_transient_trouble() {
+        use RDKafkaErrorCode::*;
+        // What librdkafka 2.12 reports (workers/tests/kafka_tls.rs meets each of them).
+        let wrong_ca = "ssl://127.0.0.1:9094/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate \
+                        verify failed: broker certificate could not be verified (after 4ms in state SSL_HANDSHAKE)";
+        let no_client_cert = "ssl://127.0.0.1:9094/bootstrap: Receive failed: error:0A000412:SSL routines::sslv3 alert \
+                              bad certificate: SSL alert number 42 (after 0ms in state APIVERSION_QUERY)";
+        let bad_password = "sasl_ssl://127.0.0.1:9096/bootstrap: SASL authentication error: Authentication failed \
+                            during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512";
+        assert!(refusal(SSL, wrong_ca));
+        assert!(refusal(BrokerTransportFailure, no_client_cert));
+        assert!(refusal(Authentication, bad_password));
+        // A broker going away is not a refusal, whatever the protocol.
+        let dropped =
+            "ssl://127.0.0.1:9094/bootstrap: SSL handshake failed: Disconnected (after 2ms in state SSL_HANDSHAKE)";
+        assert!(!refusal(SSL, dropped));
+        let down = "127.0.0.1:9092/bootstrap: Connect to ipv4#127.0.0.1:9092 failed: Connection refused";
+        assert!(!refusal(BrokerTransportFailure, down));
+        assert!(!refusal(AllBrokersDown, "1/1 brokers are down"));
     }
 }

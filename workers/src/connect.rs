@@ -39,7 +39,18 @@ pub fn kafka_properties(
     if matches!(k.security_protocol, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
         && let Some(dir) = env("TICKLAKE_KAFKA_TLS_DIR")
     {
+        // Each file is optional (the Secret volume is): without ca.crt the brokers are verified
+        // against the system's roots (as for Amazon MSK); tls.crt and tls.key, for mutual TLS,
+        // come as a pair.
         let dir = Path::new(&dir);
+        let (cert, key) = (dir.join("tls.crt").exists(), dir.join("tls.key").exists());
+        if cert != key {
+            let (has, lacks) = if cert { ("tls.crt", "tls.key") } else { ("tls.key", "tls.crt") };
+            return Err(BusError::Config(format!(
+                "{} has {has} but no {lacks}: a client certificate needs both (kafka.secretRef)",
+                dir.display()
+            )));
+        }
         for (file, prop) in
             [("ca.crt", "ssl.ca.location"), ("tls.crt", "ssl.certificate.location"), ("tls.key", "ssl.key.location")]
         {
@@ -59,7 +70,17 @@ pub fn process_env(name: &str) -> Option<String> {
 
 /// A Kafka bus for a connection that names bootstrap servers; `None` otherwise.
 pub fn kafka_bus(k: &KafkaConnection, compression: Option<&str>) -> Result<Option<Arc<dyn Bus>>, BusError> {
-    let Some(props) = kafka_properties(k, &process_env)? else { return Ok(None) };
+    kafka_bus_with_env(k, compression, &process_env)
+}
+
+/// [`kafka_bus`] with the environment given (credentials and the TLS folder are read through
+/// `env`), so tests take the workers' own path without touching the process environment.
+pub fn kafka_bus_with_env(
+    k: &KafkaConnection,
+    compression: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<Arc<dyn Bus>>, BusError> {
+    let Some(props) = kafka_properties(k, env)? else { return Ok(None) };
     let mut bus = KafkaBus::with_properties(props)?;
     if let Some(c) = compression {
         bus = bus.with_producer_property("compression.type", c);
@@ -116,5 +137,41 @@ mod tests {
         assert_eq!(p["sasl.mechanism"], "SCRAM-SHA-512");
         assert_eq!(p["security.protocol"], "SASL_SSL");
         assert_eq!(p["sasl.username"], "u");
+    }
+
+    #[test]
+    fn tls_files_come_from_the_mounted_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let tls_dir = dir.path().display().to_string();
+        let env = |n: &str| (n == "TICKLAKE_KAFKA_TLS_DIR").then(|| tls_dir.clone());
+        let k = KafkaConnection {
+            bootstrap_servers: Some("b:9094".into()),
+            security_protocol: SecurityProtocol::Ssl,
+            sasl_mechanism: None,
+            secret_ref: None,
+        };
+        // An empty folder (the Secret has no TLS keys): the system's roots, no client certificate.
+        let p = kafka_properties(&k, &env).unwrap().unwrap();
+        assert_eq!(p["security.protocol"], "SSL");
+        assert!(!p.keys().any(|k| k.starts_with("ssl.")), "{p:?}");
+
+        std::fs::write(dir.path().join("ca.crt"), "ca").unwrap();
+        let p = kafka_properties(&k, &env).unwrap().unwrap();
+        assert_eq!(p["ssl.ca.location"], dir.path().join("ca.crt").display().to_string());
+        assert!(!p.contains_key("ssl.certificate.location"));
+
+        std::fs::write(dir.path().join("tls.crt"), "crt").unwrap();
+        let err = kafka_properties(&k, &env).unwrap_err().to_string();
+        assert!(err.contains("tls.crt but no tls.key"), "{err}");
+
+        std::fs::write(dir.path().join("tls.key"), "key").unwrap();
+        let p = kafka_properties(&k, &env).unwrap().unwrap();
+        assert_eq!(p["ssl.certificate.location"], dir.path().join("tls.crt").display().to_string());
+        assert_eq!(p["ssl.key.location"], dir.path().join("tls.key").display().to_string());
+
+        // PLAINTEXT ignores the folder.
+        let plain = KafkaConnection { security_protocol: SecurityProtocol::Plaintext, ..k };
+        let p = kafka_properties(&plain, &env).unwrap().unwrap();
+        assert!(!p.keys().any(|k| k.starts_with("ssl.")), "{p:?}");
     }
 }
