@@ -17,13 +17,16 @@
 # with the same VERSION.
 #
 # Runtime base: debian:bookworm-slim, not gcr.io/distroless/cc-debian12. `ldd` on the release
-# binaries shows libc, libm, libgcc_s, the loader, and libz.so.1 (librdkafka's zlib, linked
-# dynamically against the system's); distroless cc-debian12 has libc6, libssl3, libgcc-s1,
-# libgomp1 and libstdc++6 but no zlib1g. Its dynamic libraries are installed explicitly
-# below, plus ca-certificates: the workers verify S3, SMTP and webhook TLS against the system
-# roots (rustls-native-certs). The builder is the same Debian release (bookworm, glibc 2.36),
-# so the binaries find the glibc they were linked against. operator/tests/image.rs checks
-# that the binaries' `ldd` output needs only what this base provides.
+# binaries shows libc, libm, libgcc_s, the loader, libz.so.1 (librdkafka's zlib) and
+# libssl.so.3 / libcrypto.so.3 (librdkafka's OpenSSL, for Kafka over TLS and SASL/SCRAM),
+# linked dynamically against the system's; distroless cc-debian12 has libc6, libssl3,
+# libgcc-s1, libgomp1 and libstdc++6 but no zlib1g. Its dynamic libraries are installed
+# explicitly below, plus ca-certificates: the workers verify S3, SMTP and webhook TLS against
+# the system roots (rustls-native-certs), and Kafka brokers too when the kafka.secretRef Secret
+# has no ca.crt (librdkafka through OpenSSL's default paths, e.g. Amazon MSK's certificates).
+# The builder is the same Debian release (bookworm, glibc 2.36), so the binaries find the
+# glibc they were linked against. operator/tests/image.rs checks that the binaries' `ldd`
+# output needs only what this base provides.
 #
 # User: 65532:65532 (numeric, so the kubelet can enforce `runAsNonRoot`; the same uid as
 # distroless `nonroot` and the operator's worker pods, render::WORKER_UID).
@@ -50,10 +53,11 @@ ARG VERSION
 FROM rust:1.95.0-bookworm AS builder
 
 # librdkafka is built from its bundled source (rdkafka's cmake-build): cmake and a C/C++
-# toolchain; zlib1g-dev and pkg-config so libz-sys links the system zlib. libcurl and OpenSSL
-# headers are what scripts/lib.sh installs too; the current rdkafka features (no `ssl`, no
-# `curl`) build librdkafka without them, so they are only there should those be enabled. The
-# rust image (buildpack-deps) already has all but cmake; they are named so as not to rely on it.
+# toolchain; zlib1g-dev and pkg-config so libz-sys links the system zlib; libssl-dev for the
+# `ssl` feature (openssl-sys, linked dynamically against the system's OpenSSL 3: SSL, SASL_SSL
+# and SCRAM). libcurl's headers are what scripts/lib.sh installs too; rdkafka's `curl` feature
+# is off, so they are only there should it be enabled. The rust image (buildpack-deps) already
+# has all but cmake; they are named so as not to rely on it.
 # Unpinned versions (DL3008): bookworm's point releases only take security fixes.
 # hadolint ignore=DL3008
 RUN set -eux; \
@@ -94,13 +98,14 @@ RUN set -eu; \
 # ---------------------------------------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
 
-# zlib1g: libz.so.1 (librdkafka). ca-certificates: TLS roots. libc6 and libgcc-s1 are part
-# of every Debian system. The nonroot user/group make uid 65532 show up with a name.
+# zlib1g: libz.so.1 (librdkafka). libssl3: libssl.so.3 and libcrypto.so.3 (librdkafka's TLS
+# and SCRAM). ca-certificates: TLS roots. libc6 and libgcc-s1 are part of every Debian
+# system. The nonroot user/group make uid 65532 show up with a name.
 # hadolint ignore=DL3008
 RUN set -eux; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        ca-certificates zlib1g; \
+        ca-certificates libssl3 zlib1g; \
     rm -rf /var/lib/apt/lists/*; \
     groupadd --system --gid 65532 nonroot; \
     useradd --system --uid 65532 --gid 65532 --home-dir /nonexistent --no-create-home \

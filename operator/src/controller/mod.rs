@@ -149,21 +149,32 @@ impl Context {
         backoff_delay(*n)
     }
 
-    /// `username` and `password` of a Secret in `ns` (for Kafka SASL).
-    pub async fn sasl_credentials(&self, ns: &str, secret: &str) -> Result<(String, String), Error> {
-        let s = Api::<Secret>::namespaced(self.client.clone(), ns).get(secret).await?;
-        let field = |k: &str| {
-            s.data
-                .as_ref()
-                .and_then(|d| d.get(k))
-                .map(|v| String::from_utf8_lossy(&v.0).into_owned())
-                .ok_or_else(|| Error::Kafka(format!("Secret {secret} has no key {k:?}")))
+    /// What a connection's `kafka.secretRef` Secret in `ns` holds for Kafka: SASL credentials
+    /// and TLS material. A missing Secret is an error with SASL (its credentials are required);
+    /// with SSL it means no TLS material, as for the workers, whose Secret volume is optional.
+    pub async fn kafka_secret(
+        &self,
+        ns: &str,
+        kafka: &ticklake_api::crd::KafkaConnection,
+    ) -> Result<Option<crate::kafka::KafkaSecret>, Error> {
+        use ticklake_api::crd::SecurityProtocol;
+        let Some(secret) = &kafka.secret_ref else { return Ok(None) };
+        if kafka.security_protocol == SecurityProtocol::Plaintext {
+            return Ok(None);
+        }
+        let Some(s) = Api::<Secret>::namespaced(self.client.clone(), ns).get_opt(&secret.name).await? else {
+            if matches!(kafka.security_protocol, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl) {
+                return Err(Error::Kafka(format!("Secret {} (kafka.secretRef) not found", secret.name)));
+            }
+            return Ok(None);
         };
-        Ok((field("username")?, field("password")?))
+        let data = s.data.unwrap_or_default();
+        Ok(Some(crate::kafka::KafkaSecret::from_data(data.iter().map(|(k, v)| (k.as_str(), v.0.as_slice())))))
     }
 
     /// The admin connection to a resource's Kafka cluster (its own or the operator's default),
-    /// with the cluster's key in [`Admins`]. SASL credentials come from `kafka.secretRef`.
+    /// with the cluster's key in [`Admins`]. SASL credentials and TLS material (CA, client
+    /// certificate) come from `kafka.secretRef`, as for the workers.
     pub async fn kafka_admin(
         &self,
         ns: &str,
@@ -171,11 +182,11 @@ impl Context {
     ) -> Result<(Arc<ticklake_bus::kafka::KafkaBus>, String), Error> {
         let k =
             crate::render::effective_kafka(kafka, &self.settings.render).map_err(|e| Error::Kafka(e.to_string()))?;
-        let sasl = match (&k.secret_ref, k.sasl_mechanism) {
-            (Some(secret), Some(_)) => Some(self.sasl_credentials(ns, &secret.name).await?),
-            _ => None,
-        };
-        let props = crate::kafka::properties(&k, sasl).map_err(Error::Kafka)?;
+        let secret = self.kafka_secret(ns, &k).await?;
+        let props = crate::kafka::properties(&k, secret.as_ref()).map_err(|e| match &k.secret_ref {
+            Some(s) => Error::Kafka(format!("{e} (Secret {})", s.name)),
+            None => Error::Kafka(e),
+        })?;
         let key = crate::kafka::cluster_key(&props);
         Ok((self.admins.get(props).map_err(|e| Error::Kafka(e.to_string()))?, key))
     }
