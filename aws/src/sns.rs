@@ -699,6 +699,42 @@ pub fn subject_line(subject: &str) -> Option<String> {
     Some(format!("{}...", s[..96].trim_end()))
 }
 
+/// The SNS data type of a message attribute ([`publish_typed`]). Filter policies compare by
+/// type: `numeric` conditions and numeric values (`"rows": [{"numeric": [">", 0]}]`,
+/// `"partition": [3]`) match `Number` attributes only; string conditions match `String` ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttributeType {
+    String,
+    /// A decimal number, e.g. `1200` or `-0.5`.
+    Number,
+}
+
+impl AttributeType {
+    /// The `DataType` SNS takes: `String` or `Number`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttributeType::String => "String",
+            AttributeType::Number => "Number",
+        }
+    }
+}
+
+/// A message attribute with its type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attribute {
+    pub data_type: AttributeType,
+    pub value: String,
+}
+
+impl Attribute {
+    pub fn string(value: impl Into<String>) -> Attribute {
+        Attribute { data_type: AttributeType::String, value: value.into() }
+    }
+    pub fn number(value: impl std::fmt::Display) -> Attribute {
+        Attribute { data_type: AttributeType::Number, value: value.to_string() }
+    }
+}
+
 /// Checks a message for [`publish`]: not empty; at most [`MAX_MESSAGE_BYTES`] with its
 /// attributes (names, the type `String`, values); at most [`MAX_ATTRIBUTES`] attributes, with
 /// names SNS accepts. Attributes with empty values are dropped (SNS refuses them); the rest
@@ -707,18 +743,45 @@ pub fn check_message<'a>(
     message: &str,
     attributes: &'a BTreeMap<String, String>,
 ) -> Result<Vec<(&'a str, &'a str)>, AwsError> {
+    let attrs: Vec<(&str, &str)> =
+        attributes.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    check(message, attrs.iter().map(|(k, v)| (*k, AttributeType::String, *v)))?;
+    Ok(attrs)
+}
+
+/// [`check_message`] for typed attributes; a `Number` must also be a finite decimal number.
+pub fn check_typed_message<'a>(
+    message: &str,
+    attributes: &'a BTreeMap<String, Attribute>,
+) -> Result<Vec<(&'a str, &'a Attribute)>, AwsError> {
+    let attrs: Vec<(&str, &Attribute)> =
+        attributes.iter().filter(|(_, a)| !a.value.is_empty()).map(|(k, a)| (k.as_str(), a)).collect();
+    for (k, a) in &attrs {
+        let number = a.value.parse::<f64>().is_ok_and(f64::is_finite)
+            && a.value.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
+        if a.data_type == AttributeType::Number && !number {
+            return Err(invalid(
+                "Publish",
+                format!("message attribute {k:?} is a Number but {:?} is not one", a.value),
+            ));
+        }
+    }
+    check(message, attrs.iter().map(|(k, a)| (*k, a.data_type, a.value.as_str())))?;
+    Ok(attrs)
+}
+
+fn check<'a>(
+    message: &str,
+    attrs: impl Iterator<Item = (&'a str, AttributeType, &'a str)> + Clone,
+) -> Result<(), AwsError> {
     if message.is_empty() {
         return Err(invalid("Publish", "the message is empty".to_string()));
     }
-    let attrs: Vec<(&str, &str)> =
-        attributes.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    if attrs.len() > MAX_ATTRIBUTES {
-        return Err(invalid(
-            "Publish",
-            format!("{} message attributes; SNS takes at most {MAX_ATTRIBUTES}", attrs.len()),
-        ));
+    let count = attrs.clone().count();
+    if count > MAX_ATTRIBUTES {
+        return Err(invalid("Publish", format!("{count} message attributes; SNS takes at most {MAX_ATTRIBUTES}")));
     }
-    for (k, _) in &attrs {
+    for (k, _, _) in attrs.clone() {
         let lower = k.to_ascii_lowercase();
         let ok = !k.is_empty()
             && k.len() <= 256
@@ -738,7 +801,7 @@ pub fn check_message<'a>(
             ));
         }
     }
-    let size = message.len() + attrs.iter().map(|(k, v)| k.len() + "String".len() + v.len()).sum::<usize>();
+    let size = message.len() + attrs.map(|(k, t, v)| k.len() + t.as_str().len() + v.len()).sum::<usize>();
     if size > MAX_MESSAGE_BYTES {
         return Err(invalid(
             "Publish",
@@ -748,7 +811,7 @@ pub fn check_message<'a>(
             ),
         ));
     }
-    Ok(attrs)
+    Ok(())
 }
 
 /// Publishes a message to the topic (the notifier worker's way in), with string message
@@ -762,12 +825,25 @@ pub async fn publish(
     message: &str,
     attributes: &BTreeMap<String, String>,
 ) -> Result<String, AwsError> {
-    let attrs = check_message(message, attributes)?;
+    let typed = attributes.iter().map(|(k, v)| (k.clone(), Attribute::string(v.clone()))).collect();
+    publish_typed(c, topic_arn, subject, message, &typed).await
+}
+
+/// [`publish`] with typed attributes ([`check_typed_message`]): `Number` ones are what
+/// `numeric` filter policy conditions match.
+pub async fn publish_typed(
+    c: &Clients,
+    topic_arn: &str,
+    subject: &str,
+    message: &str,
+    attributes: &BTreeMap<String, Attribute>,
+) -> Result<String, AwsError> {
+    let attrs = check_typed_message(message, attributes)?;
     let mut req = c.sns.publish().topic_arn(topic_arn).message(message).set_subject(subject_line(subject));
-    for (k, v) in attrs {
+    for (k, a) in attrs {
         let value = MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(v)
+            .data_type(a.data_type.as_str())
+            .string_value(&a.value)
             .build()
             .map_err(|e| AwsError::new(ErrorKind::Other, "sns", "Publish", e.to_string()))?;
         req = req.message_attributes(k, value);
@@ -1000,5 +1076,32 @@ mod tests {
         }
         let many: BTreeMap<String, String> = (0..11).map(|i| (format!("a{i}"), "v".to_string())).collect();
         assert!(check_message("m", &many).unwrap_err().message.contains("at most 10"));
+    }
+
+    #[test]
+    fn typed_messages_are_checked() {
+        let attrs = BTreeMap::from([
+            ("rows".to_string(), Attribute::number(1200)),
+            ("ratio".to_string(), Attribute::number(-0.5)),
+            ("symbol".to_string(), Attribute::string("AAPL")),
+            ("empty".to_string(), Attribute::string("")),
+        ]);
+        let checked = check_typed_message("hello", &attrs).unwrap();
+        let names: Vec<(&str, &str, &str)> =
+            checked.iter().map(|(k, a)| (*k, a.data_type.as_str(), a.value.as_str())).collect();
+        assert_eq!(names, vec![("ratio", "Number", "-0.5"), ("rows", "Number", "1200"), ("symbol", "String", "AAPL")]);
+        for bad in ["x", "1,200", "NaN", "inf", " 1"] {
+            let a =
+                BTreeMap::from([("n".to_string(), Attribute { data_type: AttributeType::Number, value: bad.into() })]);
+            let e = check_typed_message("m", &a).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Invalid, "{bad:?}");
+            assert!(e.message.contains("not one"), "{}", e.message);
+        }
+        // The size counts the type's name too.
+        let n = BTreeMap::from([("n".to_string(), Attribute::number(1))]);
+        assert!(check_typed_message(&"x".repeat(MAX_MESSAGE_BYTES - 8), &n).is_ok());
+        assert!(check_typed_message(&"x".repeat(MAX_MESSAGE_BYTES - 7), &n).is_err());
+        let many: BTreeMap<String, Attribute> = (0..11).map(|i| (format!("a{i}"), Attribute::number(i))).collect();
+        assert!(check_typed_message("m", &many).unwrap_err().message.contains("at most 10"));
     }
 }

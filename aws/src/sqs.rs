@@ -23,7 +23,10 @@ use crate::clients::Clients;
 use crate::error::{AwsError, ErrorKind};
 use crate::sns::{arn_account, arn_partition, policy_matches};
 use crate::tags::Owner;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, QueueAttributeName};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageSystemAttributeName,
+    QueueAttributeName,
+};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 
@@ -336,6 +339,112 @@ pub async fn delete_messages(c: &Clients, url: &str, receipts: &[String]) -> Res
             format!("{} of {} messages not deleted: {}", failed.len(), receipts.len(), failed.join("; ")),
         ))
     }
+}
+
+/// SQS's limit on a message's visibility timeout: 12 hours from when it was received
+/// ([`change_visibility`] can't hide a message longer than that in all).
+pub const MAX_VISIBILITY_SECONDS: u32 = 12 * 3600;
+
+/// A received message with what the notifier worker needs beyond its body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// SQS's id of the message: the same on every receive (the receipt handle is not).
+    pub message_id: String,
+    /// This receive's handle, for [`delete_messages`] and [`change_visibility`].
+    pub receipt: String,
+    pub body: String,
+    /// How often the message has been received, this time included (1 the first time); after
+    /// the redrive policy's `maxReceiveCount` receives it moves to the dead-letter queue.
+    pub receive_count: u32,
+}
+
+/// [`receive`] with each message's id and receive count.
+pub async fn receive_messages(c: &Clients, url: &str, max: i32, wait_seconds: i32) -> Result<Vec<Received>, AwsError> {
+    let out = c
+        .sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(max.clamp(1, 10))
+        .wait_time_seconds(wait_seconds.clamp(0, 20))
+        .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+        .send()
+        .await
+        .map_err(|e| sqs_err("ReceiveMessage", e))?;
+    Ok(out
+        .messages()
+        .iter()
+        .filter_map(|m| {
+            let receive_count = m
+                .attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
+            Some(Received {
+                message_id: m.message_id()?.to_string(),
+                receipt: m.receipt_handle()?.to_string(),
+                body: m.body().unwrap_or_default().to_string(),
+                receive_count,
+            })
+        })
+        .collect())
+}
+
+/// The queue's `VisibilityTimeout` in seconds: how long a received message stays hidden
+/// unless [`change_visibility`] says otherwise.
+pub async fn visibility_timeout(c: &Clients, url: &str) -> Result<u32, AwsError> {
+    let out = c
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::VisibilityTimeout)
+        .send()
+        .await
+        .map_err(|e| sqs_err("GetQueueAttributes", e))?;
+    out.attributes()
+        .and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| AwsError::new(ErrorKind::Other, "sqs", "GetQueueAttributes", "no VisibilityTimeout"))
+}
+
+/// Hides received messages for `seconds` from now (0: visible again at once, for another
+/// consumer), 10 per call. The total since a message was received can't exceed
+/// [`MAX_VISIBILITY_SECONDS`]. Returns the receipts SQS refused (expired handle, the 12-hour
+/// limit reached): those messages come back when their current timeout ends.
+pub async fn change_visibility(
+    c: &Clients,
+    url: &str,
+    receipts: &[String],
+    seconds: u32,
+) -> Result<Vec<String>, AwsError> {
+    let mut refused = Vec::new();
+    for chunk in receipts.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(r)
+                    .visibility_timeout(seconds.min(MAX_VISIBILITY_SECONDS) as i32)
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| AwsError::new(ErrorKind::Other, "sqs", "ChangeMessageVisibilityBatch", e.to_string()))?;
+        let out = c
+            .sqs
+            .change_message_visibility_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| sqs_err("ChangeMessageVisibilityBatch", e))?;
+        for f in out.failed() {
+            if let Some(r) = f.id().parse::<usize>().ok().and_then(|i| chunk.get(i)) {
+                refused.push(r.clone());
+            }
+        }
+    }
+    Ok(refused)
 }
 
 #[cfg(test)]

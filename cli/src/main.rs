@@ -6,6 +6,7 @@ mod bench;
 mod landed;
 mod local;
 mod manifests;
+mod notifier;
 mod notify;
 
 use anyhow::{Context, Result, bail};
@@ -95,6 +96,9 @@ enum WorkerCmd {
         #[arg(long)]
         create_bucket: bool,
     },
+    /// Tells an AlertSubscription's subscribers what landed: S3 events from its SQS queue in,
+    /// readable messages and digests out to its SNS topic and/or by SMTP.
+    Notifier(notifier::NotifierArgs),
 }
 
 #[derive(Subcommand)]
@@ -280,5 +284,6 @@ async fn worker(cmd: WorkerCmd) -> Result<()> {
             tracing::info!(records = s.records, dead_letters = s.dead_letters, objects = s.objects, "done");
             Ok(())
         }
+        WorkerCmd::Notifier(args) => notifier::run(args, shutdown).await,
     }
 }

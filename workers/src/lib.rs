@@ -12,6 +12,7 @@
 //! `S3Sink` manifest into the pod, and the local runner reads the same manifests.
 
 pub mod connect;
+pub mod notifier;
 pub mod producer;
 pub mod sink;
 pub mod store;
