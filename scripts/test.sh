@@ -2,7 +2,8 @@
 # Runs every test: unit tests, the bus conformance suite on the embedded log and on a real
 # Apache Kafka broker (KRaft), the sink against a real MinIO, the exactly-once crash tests, and
 # the operator's tests against a real Kubernetes control plane (etcd, kube-apiserver,
-# kube-controller-manager on loopback; no kubelet) and a real SMTP server (Mailpit).
+# kube-controller-manager on loopback; no kubelet), a real SMTP server (Mailpit), and moto's
+# server mode for the AWS APIs (Glue, Athena, SNS, SQS, S3 bucket notifications).
 # Installs and starts what they need; caches downloads and builds in TICKLAKE_CACHE.
 # `scripts/test.sh --services` only starts the services, prints their addresses and waits.
 set -euo pipefail
@@ -53,6 +54,15 @@ fi
 PROM_CRDS="$(go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')/example/prometheus-operator-crd"
 [ -f "$PROM_CRDS/monitoring.coreos.com_servicemonitors.yaml" ] || { echo "no prometheus-operator CRDs in $PROM_CRDS" >&2; exit 1; }
+
+# --- moto (the AWS APIs' peer), from PyPI into a cached virtualenv -----------------------------
+MOTO_VENV="$TICKLAKE_CACHE/moto-venv"
+moto_wanted=$(sed -n 's/^moto\[server\]==//p' .ci/moto/requirements.txt)
+if ! "$MOTO_VENV/bin/python" -c "import moto,sys; sys.exit(moto.__version__ != '$moto_wanted')" 2>/dev/null; then
+  log "installing moto[server] $moto_wanted (once; cached in $MOTO_VENV)"
+  python3 -m venv "$MOTO_VENV"
+  "$MOTO_VENV/bin/pip" install -q -r .ci/moto/requirements.txt
+fi
 
 # --- etcd, kube-apiserver, kube-controller-manager, kubectl from .ci/k8s and .ci/etcd -----------
 k8s_build
@@ -202,6 +212,13 @@ pids+=($!)
 wait_port 127.0.0.1 "$SMTP_PORT" mailpit
 wait_port 127.0.0.1 "$MAILPIT_HTTP_PORT" mailpit
 
+# --- start the AWS peer: moto's server with the operations it lacks and fault injection -------------
+MOTO_PORT=$(free_port)
+log "starting moto (Glue, Athena, SNS, SQS, S3) on 127.0.0.1:$MOTO_PORT"
+"$MOTO_VENV/bin/python" .ci/moto/peer.py -H 127.0.0.1 -p "$MOTO_PORT" >"$RUN/moto.log" 2>&1 &
+pids+=($!)
+wait_port 127.0.0.1 "$MOTO_PORT" moto
+
 # --- start Kubernetes: etcd, kube-apiserver, kube-controller-manager (scripts/k8s.sh) ------------
 k8s_start
 
@@ -214,6 +231,7 @@ export TICKLAKE_TEST_SMTP_ADDR="127.0.0.1:$SMTP_PORT"
 export TICKLAKE_TEST_MAILPIT_API="http://127.0.0.1:$MAILPIT_HTTP_PORT"
 export TICKLAKE_TEST_S3_ENDPOINT="http://127.0.0.1:$MINIO_PORT"
 export TICKLAKE_TEST_HELM="$HELM"
+export TICKLAKE_TEST_AWS_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
 export TICKLAKE_TEST_PROMETHEUS_CRDS="$PROM_CRDS"
 export AWS_ACCESS_KEY_ID=ticklake AWS_SECRET_ACCESS_KEY=ticklake-secret AWS_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
@@ -232,4 +250,4 @@ log "formatting check"
 cargo fmt --all -- --check
 
 log "building and running every test (release profile)"
-cargo test --release --workspace --features "ticklake-bus/kafka-tests ticklake-workers/kafka-tests ticklake/it ticklake/smtp-tests ticklake-operator/envtest" -- --test-threads 2
+cargo test --release --workspace --features "ticklake-bus/kafka-tests ticklake-workers/kafka-tests ticklake/it ticklake/smtp-tests ticklake-operator/envtest ticklake-aws/aws-tests ticklake-workers/aws-tests" -- --test-threads 2

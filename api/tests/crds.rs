@@ -1277,8 +1277,12 @@ fn printer_columns_short_names_and_categories() {
     ];
     let expected = [
         ("StockStream", "sst", vec!["Ready", "Topic", "Replicas", "Msg/s", "Produced", "Reason", "Age"]),
-        ("S3Sink", "s3s", vec!["Ready", "Bucket", "Msg/s", "Lag", "Dead", "Last Object", "Reason", "Age"]),
-        ("AlertSubscription", "tlalert", vec!["Ready", "Sink", "Bucket", "Endpoints", "Reason", "Age"]),
+        (
+            "S3Sink",
+            "s3s",
+            vec!["Ready", "Bucket", "Msg/s", "Lag", "Dead", "Last Object", "Table", "Crawler", "Reason", "Age"],
+        ),
+        ("AlertSubscription", "tlalert", vec!["Ready", "Sink", "Bucket", "Endpoints", "Route", "Reason", "Age"]),
     ];
     let mut all_short = BTreeSet::new();
     for ((kind, crd), (k, short, columns)) in crds().into_iter().zip(expected) {
@@ -1299,8 +1303,8 @@ fn printer_columns_short_names_and_categories() {
         assert_eq!((age.json_path.as_str(), age.type_.as_str()), (".metadata.creationTimestamp", "date"), "{kind}");
         for c in cols {
             // Details only with -o wide.
-            let wide =
-                c.name == "Reason" || c.name == "Last Object" || (kind == "AlertSubscription" && c.name == "Bucket");
+            let wide = ["Reason", "Last Object", "Table", "Crawler", "Route"].contains(&c.name.as_str())
+                || (kind == "AlertSubscription" && c.name == "Bucket");
             assert_eq!(c.priority.unwrap_or(0) > 0, wide, "{kind} {}: priority", c.name);
             assert!(
                 ["string", "integer", "number", "boolean", "date"].contains(&c.type_.as_str()),

@@ -96,23 +96,51 @@ pub fn classify(code: Option<&str>, message: &str) -> ErrorKind {
     match code {
         // SNS says `Throttled`; SQS `RequestThrottled`/`OverLimit`, and `QueueDeletedRecently`
         // for a name reused within 60 s (it passes by itself).
-        "ThrottlingException" | "Throttling" | "Throttled" | "ThrottledException" | "KMSThrottling"
-        | "TooManyRequestsException" | "RequestLimitExceeded" | "SlowDown" | "RequestThrottled" | "OverLimit"
-        | "QueueDeletedRecently" | "ConcurrentModificationException" => {
-            ErrorKind::Throttled
-        }
-        "EntityNotFoundException" | "ResourceNotFoundException" | "NotFound" | "NotFoundException" | "NoSuchBucket"
-        | "AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist" => ErrorKind::NotFound,
+        "ThrottlingException"
+        | "Throttling"
+        | "Throttled"
+        | "ThrottledException"
+        | "KMSThrottling"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded"
+        | "SlowDown"
+        | "RequestThrottled"
+        | "OverLimit"
+        | "QueueDeletedRecently"
+        | "ConcurrentModificationException" => ErrorKind::Throttled,
+        "EntityNotFoundException"
+        | "ResourceNotFoundException"
+        | "NotFound"
+        | "NotFoundException"
+        | "NoSuchBucket"
+        | "AWS.SimpleQueueService.NonExistentQueue"
+        | "QueueDoesNotExist" => ErrorKind::NotFound,
         "AlreadyExistsException" | "ResourceInUseException" | "QueueAlreadyExists" => ErrorKind::AlreadyExists,
-        "AccessDeniedException" | "AccessDenied" | "AuthorizationError" | "UnrecognizedClientException"
-        | "InvalidClientTokenId" | "SignatureDoesNotMatch" | "ExpiredToken" => ErrorKind::AccessDenied,
+        "AccessDeniedException"
+        | "AccessDenied"
+        | "AuthorizationError"
+        | "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "SignatureDoesNotMatch"
+        | "ExpiredToken" => ErrorKind::AccessDenied,
         // Athena answers a missing workgroup or named query with InvalidRequestException.
         "InvalidRequestException" if message.to_lowercase().contains("not found") => ErrorKind::NotFound,
-        "InvalidRequestException" | "InvalidInputException" | "InvalidParameter" | "InvalidParameterException"
-        | "InvalidParameterValue" | "ValidationException" | "InvalidArgument" | "InvalidArgumentException"
-        | "MalformedXML" | "UnsupportedNotification" => ErrorKind::Invalid,
-        "ServiceUnavailable" | "InternalServiceException" | "InternalServerException" | "InternalError"
-        | "InternalFailure" | "OperationTimeoutException" => ErrorKind::Unavailable,
+        "InvalidRequestException"
+        | "InvalidInputException"
+        | "InvalidParameter"
+        | "InvalidParameterException"
+        | "InvalidParameterValue"
+        | "ValidationException"
+        | "InvalidArgument"
+        | "InvalidArgumentException"
+        | "MalformedXML"
+        | "UnsupportedNotification" => ErrorKind::Invalid,
+        "ServiceUnavailable"
+        | "InternalServiceException"
+        | "InternalServerException"
+        | "InternalError"
+        | "InternalFailure"
+        | "OperationTimeoutException" => ErrorKind::Unavailable,
         _ => ErrorKind::Other,
     }
 }

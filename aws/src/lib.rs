@@ -29,5 +29,14 @@ pub mod sqs;
 pub mod tags;
 
 pub use clients::{AwsSettings, Clients};
+
+/// The SDK crates, for callers that need their types (tests checking the AWS side).
+pub mod sdk {
+    pub use aws_sdk_athena as athena;
+    pub use aws_sdk_glue as glue;
+    pub use aws_sdk_s3 as s3;
+    pub use aws_sdk_sns as sns;
+    pub use aws_sdk_sqs as sqs;
+}
 pub use error::{AwsError, ErrorKind};
 pub use tags::Owner;

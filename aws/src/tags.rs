@@ -35,7 +35,8 @@ impl Owner {
 
     /// Whether a resource with these tags is ours.
     pub fn owns(&self, tags: &HashMap<String, String>) -> bool {
-        tags.get(OWNER_KEY).is_some_and(|o| *o == self.id()) && tags.get(MANAGED_BY_KEY).is_some_and(|m| m == MANAGED_BY)
+        tags.get(OWNER_KEY).is_some_and(|o| *o == self.id())
+            && tags.get(MANAGED_BY_KEY).is_some_and(|m| m == MANAGED_BY)
     }
 
     /// Short form of the kind in names: `sink`, `alert` (an S3Sink and an AlertSubscription of

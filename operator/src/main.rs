@@ -61,6 +61,21 @@ struct Args {
     /// Path of a kubeconfig (default: in-cluster configuration, else KUBECONFIG or ~/.kube/config).
     #[arg(long, env = "TICKLAKE_KUBECONFIG")]
     kubeconfig: Option<std::path::PathBuf>,
+    /// AWS region of Glue, Athena, SNS and SQS (default: the AWS SDK's chain: AWS_REGION, profile,
+    /// instance metadata).
+    #[arg(long, env = "TICKLAKE_AWS_REGION")]
+    aws_region: Option<String>,
+    /// One endpoint for every AWS service (VPC endpoints; moto in the tests). Per-service
+    /// AWS_ENDPOINT_URL_<SERVICE> variables are honoured too.
+    #[arg(long, env = "TICKLAKE_AWS_ENDPOINT_URL")]
+    aws_endpoint_url: Option<String>,
+    /// Attempts per AWS call by the SDK (throttling, server errors) before the operator's own
+    /// per-resource backoff takes over.
+    #[arg(long, default_value_t = 3)]
+    aws_max_attempts: u32,
+    /// IAM role (ARN) Glue crawlers run as when an S3Sink names no spec.glue.crawlerRole.
+    #[arg(long, env = "TICKLAKE_GLUE_CRAWLER_ROLE")]
+    glue_crawler_role: Option<String>,
     /// Log format: text or json.
     #[arg(long, env = "TICKLAKE_LOG_FORMAT", default_value = "text")]
     log_format: String,
@@ -106,6 +121,12 @@ async fn run(args: Args) -> Result<()> {
             namespace: args.namespace,
             concurrency: args.concurrency.max(1),
             instance: identity.clone(),
+            aws: ticklake_aws::AwsSettings {
+                region: args.aws_region,
+                endpoint: args.aws_endpoint_url,
+                max_attempts: Some(args.aws_max_attempts.max(1)),
+            },
+            glue_crawler_role: args.glue_crawler_role,
         },
         leader: (!args.no_leader_election).then(|| LeaderOptions {
             lease_name: args.lease_name,

@@ -30,7 +30,7 @@ use kube::Resource;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use ticklake_api::crd::{KafkaConnection, S3Sink, SecurityProtocol, StockStream};
+use ticklake_api::crd::{AlertSubscription, KafkaConnection, S3Sink, SecurityProtocol, StockStream};
 
 /// Field manager of every server-side apply the operator makes.
 pub const FIELD_MANAGER: &str = "ticklake-operator";
@@ -81,6 +81,8 @@ impl Default for RenderConfig {
 pub enum Component {
     Producer,
     Sink,
+    /// An AlertSubscription's notifier worker (the `Notifier` route).
+    Notifier,
 }
 
 impl Component {
@@ -88,6 +90,7 @@ impl Component {
         match self {
             Component::Producer => "producer",
             Component::Sink => "sink",
+            Component::Notifier => "notifier",
         }
     }
 }
@@ -136,6 +139,26 @@ pub struct SinkObjects {
     pub config_map: ConfigMap,
     pub deployment: Deployment,
 }
+
+/// Objects rendered for one `AlertSubscription` on the `Notifier` route.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NotifierObjects {
+    pub config_map: ConfigMap,
+    pub deployment: Deployment,
+}
+
+/// Where the notifier worker reads events and publishes messages (from the AWS reconcile).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotifierWiring {
+    pub queue_url: String,
+    pub topic_arn: String,
+    /// AWS region and endpoint the operator uses, passed on (`AWS_REGION`, `AWS_ENDPOINT_URL`).
+    pub aws_region: Option<String>,
+    pub aws_endpoint: Option<String>,
+}
+
+/// Name of the sink manifest in a notifier's ConfigMap.
+pub const SINK_FILE: &str = "sink.yaml";
 
 /// Why a resource cannot be rendered. Reported in its status; never a crash.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -419,6 +442,82 @@ pub fn s3sink(sink: &S3Sink, cfg: &RenderConfig) -> Result<SinkObjects, RenderEr
     Ok(SinkObjects { config_map: config_map(name, ns, c, &owner, manifest), deployment })
 }
 
+/// The notifier worker of an `AlertSubscription` on the `Notifier` route: one pod reading the
+/// subscription's SQS queue and publishing readable messages (or digests) to its SNS topic.
+/// The ConfigMap holds the subscription and, when it watches a sink, the sink (for the table,
+/// layout and partition of each object).
+pub fn notifier(
+    sub: &AlertSubscription,
+    sink: Option<&S3Sink>,
+    wiring: &NotifierWiring,
+    cfg: &RenderConfig,
+) -> Result<NotifierObjects, RenderError> {
+    let name = sub.meta().name.as_deref().ok_or(RenderError::Missing("metadata.name"))?;
+    let ns = sub.meta().namespace.as_deref().ok_or(RenderError::Missing("metadata.namespace"))?;
+    let owner = owner_reference(sub)?;
+    let c = Component::Notifier;
+    let manifest = worker_manifest(sub, &serde_json::to_value(&sub.spec).expect("spec serializes"));
+    let sink_manifest = sink.map(|s| worker_manifest(s, &serde_json::to_value(&s.spec).expect("spec serializes")));
+    let config_hash = short_hash(&format!(
+        "{manifest}\n{}\n{}\n{}",
+        sink_manifest.as_deref().unwrap_or(""),
+        wiring.queue_url,
+        wiring.topic_arn
+    ));
+    let mut env = Vec::new();
+    if let Some(region) = &wiring.aws_region {
+        env.push(json!({"name": "AWS_REGION", "value": region}));
+    }
+    if let Some(endpoint) = &wiring.aws_endpoint {
+        env.push(json!({"name": "AWS_ENDPOINT_URL", "value": endpoint}));
+    }
+    let mut args: Vec<String> =
+        ["worker", "notifier", "--resource", &format!("{CONFIG_DIR}/{CONFIG_FILE}")].map(String::from).to_vec();
+    if sink_manifest.is_some() {
+        args.extend(["--sink".to_string(), format!("{CONFIG_DIR}/{SINK_FILE}")]);
+    }
+    args.extend(["--queue-url".to_string(), wiring.queue_url.clone()]);
+    args.extend(["--topic-arn".to_string(), wiring.topic_arn.clone()]);
+    let template = pod_template(
+        name,
+        cfg,
+        PodParts {
+            component: c,
+            args,
+            env,
+            mounts: Vec::new(),
+            volumes: Vec::new(),
+            resources: json!({"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}),
+            service_account: sub.spec.service_account_name.clone(),
+            config_hash,
+            grace_seconds: 30,
+        },
+    );
+    let mut config_map = config_map(name, ns, c, &owner, manifest);
+    if let Some(m) = sink_manifest {
+        config_map.data.get_or_insert_with(Default::default).insert(SINK_FILE.to_string(), m);
+    }
+    let deployment = serde_json::from_value(json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": workload_name(name, c),
+            "namespace": ns,
+            "labels": labels(name, c),
+            "ownerReferences": [owner],
+        },
+        "spec": {
+            // One reader: SQS hands each message to one receiver anyway, and a digest is one
+            // mail per interval, not one per replica.
+            "replicas": 1,
+            "selector": {"matchLabels": selector_labels(name, c)},
+            "strategy": {"type": "Recreate"},
+            "template": template,
+        },
+    }))
+    .expect("a rendered Deployment is a valid Deployment");
+    Ok(NotifierObjects { config_map, deployment })
+}
 #[cfg(test)]
 mod tests {
     use super::*;

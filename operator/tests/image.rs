@@ -492,6 +492,30 @@ fn dockerignore_keeps_the_sources_and_drops_the_rest() {
         }
     }
     assert!(needed.len() > 20, "found too few workspace files: {needed:?}");
+    // And what the sources embed from outside their crate (`include_str!("../../deploy/…")`).
+    let mut embedded = Vec::new();
+    for file in needed.iter().filter(|f| f.ends_with(".rs")) {
+        let text = std::fs::read_to_string(root.join(file)).unwrap_or_default();
+        for macro_name in ["include_str!(\"", "include_bytes!(\""] {
+            for piece in text.split(macro_name).skip(1) {
+                let Some(rel) = piece.split('"').next() else { continue };
+                let base = Path::new(file).parent().unwrap();
+                let mut parts: Vec<&str> = base.to_str().unwrap().split('/').filter(|p| !p.is_empty()).collect();
+                for seg in rel.split('/') {
+                    match seg {
+                        ".." => {
+                            parts.pop();
+                        }
+                        "." | "" => {}
+                        s => parts.push(s),
+                    }
+                }
+                embedded.push(parts.join("/"));
+            }
+        }
+    }
+    assert!(embedded.iter().any(|f| f.starts_with("deploy/athena/")), "the named queries are embedded: {embedded:?}");
+    needed.extend(embedded);
     let dropped: Vec<&String> = needed.iter().filter(|f| excluded(f)).collect();
     assert!(dropped.is_empty(), ".dockerignore leaves out files the build needs: {dropped:?}");
 }

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Sink","type":"string","jsonPath":".spec.watch.sinkRef"}"#,
     printcolumn = r#"{"name":"Bucket","type":"string","priority":1,"jsonPath":".spec.watch.bucket"}"#,
     printcolumn = r#"{"name":"Endpoints","type":"integer","jsonPath":".status.confirmedEndpoints"}"#,
+    printcolumn = r#"{"name":"Route","type":"string","priority":1,"jsonPath":".status.route"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -55,6 +56,12 @@ pub struct AlertSubscriptionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 6000))]
     pub rate_limit_per_minute: Option<u32>,
+    /// ServiceAccount of the notifier worker's pod (in a cluster, on the `Notifier` route), e.g.
+    /// one with an IRSA role allowed `sqs:ReceiveMessage`, `sqs:DeleteMessage`, `sns:Publish`
+    /// and `s3:GetObject` on the watched prefix (deploy/aws/notifier-iam-policy.json).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DNS_SUBDOMAIN_PATTERN))]
+    pub service_account_name: Option<String>,
 }
 
 fn default_digest() -> u32 {
@@ -184,6 +191,17 @@ pub struct AlertSubscriptionStatus {
     /// Per endpoint: `PendingConfirmation`, `Confirmed`, `Unsubscribed`.
     #[serde(default)]
     pub endpoints: Vec<EndpointStatus>,
+    /// The SNS topic subscribers are subscribed to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_arn: Option<String>,
+    /// How events reach the topic: `Direct` (bucket notifications publish to the topic) or
+    /// `Notifier` (bucket → SQS queue → the notifier worker, which writes readable messages and
+    /// digests and sets the attributes filter policies match).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// The SQS queue of the `Notifier` route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_url: Option<String>,
 }
 
 /// Subscription state of one endpoint.

@@ -31,6 +31,8 @@ pub(crate) const BUCKET_PATTERN: &str = r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$";
     printcolumn = r#"{"name":"Lag","type":"integer","jsonPath":".status.consumerLag"}"#,
     printcolumn = r#"{"name":"Dead","type":"integer","jsonPath":".status.deadLetters"}"#,
     printcolumn = r#"{"name":"Last Object","type":"string","priority":1,"jsonPath":".status.lastObjectKey"}"#,
+    printcolumn = r#"{"name":"Table","type":"string","priority":1,"jsonPath":".status.catalog.table"}"#,
+    printcolumn = r#"{"name":"Crawler","type":"string","priority":1,"jsonPath":".status.catalog.crawlerState"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -261,6 +263,12 @@ pub struct GlueSpec {
     /// `log` it.
     #[serde(default)]
     pub schema_change_policy: SchemaChangePolicy,
+    /// IAM role the crawler runs as (ARN); it needs read access to the prefix and the Glue
+    /// service policy. Default: the operator's `--glue-crawler-role`. Not used by mode
+    /// `projection`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 20, max = 2048), regex(pattern = r"^arn:aws[a-zA-Z-]*:iam::[0-9]{12}:role/.+$"))]
+    pub crawler_role: Option<String>,
 }
 
 /// How a Glue table learns about new partitions.
@@ -358,4 +366,44 @@ pub struct S3SinkStatus {
     /// RFC 3339 time the last object was written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_object_time: Option<String>,
+    /// The Glue Data Catalog side (with `spec.glue`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<CatalogStatus>,
+    /// The Athena side (with `spec.athena`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub athena: Option<AthenaStatus>,
+}
+
+/// What the operator observed of the Glue database, table and crawler.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogStatus {
+    /// `database.table`, as Athena queries it.
+    pub table: String,
+    /// The crawler's name (absent in mode `projection`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crawler: Option<String>,
+    /// `READY`, `RUNNING` or `STOPPING`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crawler_state: Option<String>,
+    /// Result of the last crawl: `SUCCEEDED`, `FAILED` or `CANCELLED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_crawl: Option<String>,
+    /// Why the last crawl failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_crawl_error: Option<String>,
+    /// RFC 3339 start time of the last crawl.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_crawl_time: Option<String>,
+}
+
+/// What the operator observed of the Athena workgroup.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AthenaStatus {
+    /// The workgroup queries run in.
+    pub workgroup: String,
+    /// Names of the named queries in the workgroup (`ticklake athena run --query <name>`).
+    #[serde(default)]
+    pub named_queries: Vec<String>,
 }

@@ -17,6 +17,7 @@
 //! requeue after the status interval, to refresh the live figures.
 
 pub mod alertsubscription;
+pub mod cloud;
 pub mod s3sink;
 pub mod stockstream;
 
@@ -51,6 +52,8 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("Kafka: {0}")]
     Kafka(String),
+    #[error("AWS {0}")]
+    Aws(#[from] ticklake_aws::AwsError),
 }
 
 impl Error {
@@ -59,6 +62,7 @@ impl Error {
         match self {
             Error::Kube(_) => "KubernetesApiError",
             Error::Kafka(_) => "KafkaUnavailable",
+            Error::Aws(e) => e.reason(),
         }
     }
 }
@@ -80,6 +84,10 @@ pub struct Settings {
     pub concurrency: u16,
     /// Identity in Events (the pod name).
     pub instance: String,
+    /// How to reach AWS (Glue, Athena, SNS, SQS, S3 bucket notifications).
+    pub aws: ticklake_aws::AwsSettings,
+    /// IAM role of Glue crawlers for sinks that name none.
+    pub glue_crawler_role: Option<String>,
 }
 
 impl Default for Settings {
@@ -91,6 +99,8 @@ impl Default for Settings {
             namespace: None,
             concurrency: 32,
             instance: "ticklake-operator".into(),
+            aws: ticklake_aws::AwsSettings::default(),
+            glue_crawler_role: None,
         }
     }
 }
@@ -103,6 +113,8 @@ pub struct Context {
     pub recorder: Recorder,
     pub admins: Admins,
     failures: Mutex<HashMap<String, u32>>,
+    aws: tokio::sync::OnceCell<Arc<ticklake_aws::Clients>>,
+    aws_account: tokio::sync::OnceCell<ticklake_aws::athena::Account>,
 }
 
 impl Context {
@@ -111,7 +123,31 @@ impl Context {
             client.clone(),
             Reporter { controller: "ticklake-operator".into(), instance: Some(settings.instance.clone()) },
         );
-        Arc::new(Context { client, settings, metrics, recorder, admins: Admins::default(), failures: Mutex::default() })
+        Arc::new(Context {
+            client,
+            settings,
+            metrics,
+            recorder,
+            admins: Admins::default(),
+            failures: Mutex::default(),
+            aws: tokio::sync::OnceCell::new(),
+            aws_account: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// The AWS clients, made on first use (credentials are resolved lazily by the SDK).
+    pub async fn aws(&self) -> Arc<ticklake_aws::Clients> {
+        self.aws.get_or_init(|| async { Arc::new(ticklake_aws::Clients::new(&self.settings.aws).await) }).await.clone()
+    }
+
+    /// The AWS account the operator's credentials belong to (`sts:GetCallerIdentity`, asked once
+    /// successfully), for ARNs no API returns.
+    pub async fn aws_account(&self) -> Result<ticklake_aws::athena::Account, Error> {
+        let account = self
+            .aws_account
+            .get_or_try_init(|| async { ticklake_aws::athena::caller_account(&self.settings.aws).await })
+            .await?;
+        Ok(account.clone())
     }
 
     /// Publishes an Event about `obj` (best effort: an Event that cannot be written is logged).

@@ -1,12 +1,16 @@
-//! `S3Sink` → ConfigMap + sink Deployment (one Kafka consumer group).
+//! `S3Sink` → ConfigMap + sink Deployment (one Kafka consumer group), and on AWS the Glue
+//! database, crawler or projection table and the Athena workgroup with its named queries
+//! ([`super::cloud`]).
 //!
 //! Credentials are only referenced: a Secret for S3 keys, a ServiceAccount for IRSA, the
 //! `kafka.secretRef` Secret for SASL. The sink reads its topic but does not create it (its
 //! `StockStream` does); a missing topic is reported, `Ready=False` with reason `TopicMissing`.
-//! Nothing outside Kubernetes is owned yet, so no finalizer; the Glue and Athena resources of
-//! the AWS work will add one through [`super::finalize`].
+//! With `glue` or `athena` the sink owns AWS resources, so it gets a finalizer that deletes
+//! them (never the data); removing `glue` or `athena` from the spec deletes theirs.
 
-use super::{Context, Error, finalize, instrumented, report_problems, status_conditions, workload_state, write_status};
+use super::{
+    Context, Error, cloud, finalize, instrumented, report_problems, status_conditions, workload_state, write_status,
+};
 use crate::apply::Outcome;
 use crate::conditions::{Observed, Problem};
 use crate::render::{self, Component};
@@ -27,11 +31,14 @@ pub async fn reconcile(sink: Arc<S3Sink>, ctx: Arc<Context>) -> Result<Action, E
 async fn reconcile_inner(sink: Arc<S3Sink>, ctx: &Context) -> Result<Action, Error> {
     let ns = sink.namespace().unwrap_or_default();
     let api: Api<S3Sink> = Api::namespaced(ctx.client.clone(), &ns);
-    if let Some(done) = finalize(&api, sink.as_ref(), false, async { Ok(()) }).await? {
+    let old_status = sink.status.clone().unwrap_or_default();
+    let owns_aws = (cloud::sink_wants_aws(&sink) && sink.spec.endpoint.is_none())
+        || old_status.catalog.is_some()
+        || old_status.athena.is_some();
+    if let Some(done) = finalize(&api, sink.as_ref(), owns_aws, cloud::sink_cleanup(&sink, ctx)).await? {
         return Ok(done);
     }
     let name = sink.name_any();
-    let old_status = sink.status.clone().unwrap_or_default();
     let mut observed = Observed { generation: sink.meta().generation, ..Default::default() };
     let mut status = S3SinkStatus { observed_generation: sink.meta().generation, ..Default::default() };
 
@@ -89,11 +96,21 @@ async fn reconcile_inner(sink: Arc<S3Sink>, ctx: &Context) -> Result<Action, Err
         }
     }
 
+    // Glue and Athena: the last known state stays in status while AWS cannot be asked.
+    status.catalog = old_status.catalog.clone();
+    status.athena = old_status.athena.clone();
+    cloud::sink_removed_parts(&sink, ctx, &mut status.catalog, &mut status.athena).await?;
+    let aws = cloud::sink(&sink, ctx, &mut status.catalog, &mut status.athena).await;
+    observed.problems.extend(aws.problems);
+
     report_problems(ctx, sink.as_ref(), &old_status.conditions, &observed.problems).await;
     let kafka_failed = observed.problems.iter().any(|p| p.reason == "KafkaUnavailable");
     status.conditions = status_conditions(&old_status.conditions, &observed);
     let old = serde_json::to_value(&old_status).unwrap_or(json!({}));
     write_status(&api, sink.as_ref(), &old, serde_json::to_value(&status).unwrap_or(json!({})), ctx).await?;
+    if let Some(e) = aws.retry {
+        return Err(Error::Aws(e));
+    }
     if kafka_failed {
         // Retried with backoff; the status above already says why.
         return Err(Error::Kafka(format!("topic {} unreachable", sink.spec.topic)));

@@ -160,6 +160,9 @@ async fn chart_lints_and_renders_with_every_documented_option() {
                 assert!(args.contains(&"--default-kafka-bootstrap=lake-kafka.ticklake-system.svc:9092".to_string()));
                 assert!(args.contains(&"--worker-image=registry.example.com/ticklake/ticklake:0.1.0-custom".into()));
                 assert!(args.contains(&"--lease-name=custom-lease".to_string()), "extraArgs: {args:?}");
+                assert!(args.contains(&"--aws-region=eu-west-1".to_string()), "{args:?}");
+                assert!(args.contains(&"--aws-endpoint-url=https://vpce.example.com".to_string()), "{args:?}");
+                assert!(args.iter().any(|a| a.starts_with("--glue-crawler-role=arn:aws:iam::")), "{args:?}");
                 assert_eq!(
                     d["spec"]["template"]["spec"]["containers"][0]["image"],
                     "registry.example.com/ticklake/ticklake-operator@sha256:0000000000000000000000000000000000000000000000000000000000000000"
@@ -329,6 +332,8 @@ async fn every_rendering_is_accepted_by_the_api_server() {
 /// the operator and keeps the CRDs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helm_install_then_the_examples_run() {
+    let _one_at_a_time = examples_lock().await;
+    crate::aws::examples_bucket().await;
     let c = client().await;
     install_crds(&c).await; // as other tests do: the release adopts them
     let ns = namespace(&c, "helm").await;
@@ -348,6 +353,12 @@ async fn helm_install_then_the_examples_run() {
         &format!("kafka.bootstrapServers={kafka}"),
         "--set",
         "operator.statusIntervalSeconds=2",
+        "--set",
+        &format!("aws.endpointUrl={}", need("TICKLAKE_TEST_AWS_ENDPOINT")),
+        "--set",
+        "aws.region=us-east-1",
+        "--set",
+        &format!("aws.glueCrawlerRoleArn={TEST_CRAWLER_ROLE}"),
     ])
     .unwrap();
     assert!(out.contains("It watches namespace"), "NOTES are shown: {out}");
@@ -386,6 +397,7 @@ async fn helm_install_then_the_examples_run() {
     assert!(args.contains(&format!("--metrics-addr={addr}")), "the chart sets the metrics address: {args:?}");
     let sa = pod.service_account_name.clone().unwrap();
     args.push(format!("--kubeconfig={}", service_account_kubeconfig(rel_ns, &sa)));
+    assert!(args.iter().any(|a| a.starts_with("--aws-endpoint-url=")), "the chart's aws values: {args:?}");
     let env: Vec<(String, String)> = container
         .env
         .clone()
@@ -401,6 +413,8 @@ async fn helm_install_then_the_examples_run() {
             (e.name, value)
         })
         .collect();
+    // IRSA's web identity stands in as static credentials (there is no EKS webhook here).
+    let env: Vec<(String, String)> = env.into_iter().chain(aws_credentials()).collect();
     let lease = "ticklake-operator";
     let op = Operator::spawn("helm-release", &args, &env, &addr, pod_name, lease, rel_ns).await;
 
@@ -431,7 +445,7 @@ async fn helm_install_then_the_examples_run() {
     assert!(bus.topic_partitions("ticks").await.unwrap().is_some(), "the topic, on the chart's default Kafka");
 
     // Clean up as a user would; the CRDs stay (helm.sh/resource-policy: keep).
-    kubectl(&["delete", "-n", &ns, "-f", &repo("deploy/examples/"), "--wait=true", "--timeout=60s"]);
+    kubectl(&["delete", "-n", &ns, "-f", &repo("deploy/examples/"), "--wait=true", "--timeout=90s"]);
     drop(op);
     helm(&["uninstall", rel, "-n", rel_ns]).unwrap();
     wait_for(Duration::from_secs(30), "the operator Deployment removed", || async {

@@ -328,6 +328,34 @@ pub fn metric_sum(text: &str, name: &str) -> f64 {
         .sum()
 }
 
+/// The IAM role the tests' operators give Glue crawlers.
+pub const TEST_CRAWLER_ROLE: &str = "arn:aws:iam::123456789012:role/ticklake-crawler";
+
+/// Static AWS credentials for an operator process (standing in for IRSA's web identity in a
+/// pod): the test environment's (moto accepts any).
+pub fn aws_credentials() -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> =
+        ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"].iter().map(|k| (k.to_string(), need(k))).collect();
+    env.push(("AWS_EC2_METADATA_DISABLED".to_string(), "true".to_string()));
+    env
+}
+
+/// AWS clients on the tests' moto server, to check what the operator did there.
+pub async fn aws_clients() -> ticklake_aws::Clients {
+    ticklake_aws::Clients::new(&ticklake_aws::AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint: Some(need("TICKLAKE_TEST_AWS_ENDPOINT")),
+        max_attempts: Some(3),
+    })
+    .await
+}
+
+/// Held by the tests that apply `deploy/examples/` (fixed AWS names: one at a time).
+pub async fn examples_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
 /// An operator process; killed when dropped. Its log must not show a refusal by the API server
 /// (checked on drop): the operators of the tests run with the chart's RBAC.
 pub struct Operator {
@@ -357,8 +385,13 @@ impl Operator {
             args.push(a.to_string());
         }
         args.extend(["--worker-image".to_string(), "ticklake:test".to_string()]);
+        // AWS is moto's server (scripts/test.sh); the crawler role is any well-formed ARN there.
+        args.extend(["--aws-endpoint-url".to_string(), need("TICKLAKE_TEST_AWS_ENDPOINT")]);
+        args.extend(["--aws-region".to_string(), "us-east-1".to_string()]);
+        args.extend(["--glue-crawler-role".to_string(), TEST_CRAWLER_ROLE.to_string()]);
         args.extend(extra.iter().map(|s| s.to_string()));
-        let env = [("RUST_LOG".to_string(), "info,ticklake_operator=debug,kube=warn".to_string())];
+        let mut env = vec![("RUST_LOG".to_string(), "info,ticklake_operator=debug,kube=warn".to_string())];
+        env.extend(aws_credentials());
         Self::spawn(&format!("{ns}-{identity}"), &args, &env, &addr, identity, &lease, OPERATOR_NAMESPACE).await
     }
 

@@ -9,6 +9,7 @@
 
 #![cfg(feature = "envtest")]
 
+mod aws;
 mod chart;
 mod dashboard;
 mod harness;
@@ -179,13 +180,17 @@ async fn two_replicas_one_leader_and_failover() {
     drop_namespace(&c, &ns).await;
 }
 
-/// `kubectl apply -f deploy/examples/` gives the workers' workloads; `kubectl get` shows
-/// meaningful columns; `kubectl delete` cleans up (the garbage collector removes what the
-/// resources owned).
+/// `kubectl apply -f deploy/examples/` gives the workers' workloads and, on AWS (moto), the Glue
+/// crawler and database, the Athena workgroup with named queries, the SNS topic with the email
+/// subscription and the bucket notification; `kubectl get` shows meaningful columns;
+/// `kubectl delete` removes exactly what was created (finalizers on AWS, the garbage collector
+/// in Kubernetes).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_apply_the_examples_then_delete() {
+    let _one_at_a_time = examples_lock().await;
     let c = client().await;
     install_crds(&c).await;
+    aws::examples_bucket().await;
     let ns = namespace(&c, "examples").await;
     let kafka = need("TICKLAKE_TEST_KAFKA_BOOTSTRAP");
     let _op = Operator::start(&ns, "op", &["--default-kafka-bootstrap", &kafka]).await;
@@ -214,15 +219,11 @@ async fn kubectl_apply_the_examples_then_delete() {
     wait_conditions(&c, &ns, "stockstreams", "ticks", "PodsStarting").await;
     let wide = kubectl(&["get", "stockstreams", "-n", &ns, "-o", "wide"]);
     assert!(wide.contains("REASON") && wide.contains("PodsStarting"), "{wide}");
-    let sub = wait_for(Duration::from_secs(30), "the AlertSubscription's reason", || async {
-        let a = get_json(&c, &ns, "alertsubscriptions", "ticks-landed").await?;
-        a["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == "Ready")?["reason"]
-            .as_str()
-            .map(String::from)
-    })
-    .await;
-    assert_eq!(sub, "DeliveryNotAvailable");
-    kubectl(&["delete", "-n", &ns, "-f", &examples, "--wait=true"]);
+    // The AWS side (moto): crawler, database, workgroup, named queries, topic, email
+    // subscription, bucket notification, notifier worker.
+    let on_aws = aws::examples_on_aws(&c, &ns).await;
+    kubectl(&["delete", "-n", &ns, "-f", &examples, "--wait=true", "--timeout=90s"]);
+    on_aws.assert_removed().await;
     wait_for(Duration::from_secs(60), "garbage collection of the workloads", || async {
         let s = sets.get_opt("ticks-producer").await.ok()?;
         let d = deployments.get_opt("ticks-lake-sink").await.ok()?;
