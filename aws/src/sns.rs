@@ -661,6 +661,29 @@ pub async fn ensure(c: &Clients, d: &TopicDesired, owner: &Owner) -> Result<Topi
 
 /// Deletes the owner's topic (found by name) if it is tagged ours; its subscriptions go with
 /// it. A same-named topic without our tags is left alone (logged): nothing to report.
+/// The bucket an owner's topic lets publish (from its policy): what an AlertSubscription
+/// watched, still known when the S3Sink it named is gone — so its cleanup finds the bucket rule.
+pub async fn watched_bucket(c: &Clients, owner: &Owner) -> Result<Option<String>, AwsError> {
+    let Some(arn) = find_topic(c, &owner.aws_name("", 256)).await? else { return Ok(None) };
+    let out = match c.sns.get_topic_attributes().topic_arn(&arn).send().await {
+        Ok(out) => out,
+        Err(e) => {
+            let e = sns_err("GetTopicAttributes", e);
+            return if e.is_not_found() { Ok(None) } else { Err(e) };
+        }
+    };
+    let policy = out.attributes().and_then(|a| a.get("Policy")).cloned().unwrap_or_default();
+    Ok(bucket_in_policy(&policy))
+}
+
+/// The bucket of the first `arn:<partition>:s3:::<bucket>` source in a topic policy.
+pub fn bucket_in_policy(policy: &str) -> Option<String> {
+    let at = policy.find(":s3:::")?;
+    let rest = &policy[at + ":s3:::".len()..];
+    let bucket: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-').collect();
+    (!bucket.is_empty()).then_some(bucket)
+}
+
 pub async fn delete(c: &Clients, owner: &Owner) -> Result<Vec<String>, AwsError> {
     let name = owner.aws_name("", 256);
     let Some(arn) = find_topic(c, &name).await? else { return Ok(Vec::new()) };
@@ -868,6 +891,13 @@ mod tests {
             v["filterPolicy"] = json!(f);
         }
         spec(v)
+    }
+
+    #[test]
+    fn the_watched_bucket_is_read_back_from_the_topic_policy() {
+        let policy = topic_policy("arn:aws:sns:us-east-1:123456789012:ticklake-alert-ns-x", "my.bucket-1").to_string();
+        assert_eq!(bucket_in_policy(&policy).as_deref(), Some("my.bucket-1"));
+        assert_eq!(bucket_in_policy("{}"), None);
     }
 
     #[test]

@@ -355,7 +355,12 @@ pub async fn alert_cleanup(sub: &AlertSubscription, ctx: &Context, bucket: Optio
     let clients = ctx.aws().await;
     let o = owner(sub);
     let mut changes = Vec::new();
-    if let Some(bucket) = bucket {
+    // The sink it watched may be gone already: the topic's policy still names the bucket.
+    let from_topic = match bucket {
+        Some(_) => None,
+        None => sns::watched_bucket(&clients, &o).await.map_err(Error::Aws)?,
+    };
+    if let Some(bucket) = bucket.or(from_topic.as_deref()) {
         match s3notify::remove(&clients.s3, bucket, &rule_prefix(&o)).await {
             Ok(true) => changes.push(format!("bucket {bucket}: notification rule removed")),
             Ok(false) => {}

@@ -251,9 +251,14 @@ async fn aws_resources_follow_the_spec_through_drift_throttling_and_deletion() {
     assert!(errors >= 1.0, "throttled reconciles are counted as errors and retried");
 
     // --- deletion: the finalizers remove what was created, and only that.
+    // The sink goes first: the subscription's cleanup must still find the bucket's rule.
     let subs_api: Api<AlertSubscription> = Api::namespaced(c.clone(), &ns);
-    subs_api.delete("landed", &DeleteParams::default()).await.unwrap();
     api.delete("lake", &DeleteParams::default()).await.unwrap();
+    wait_for(Duration::from_secs(90), "the sink gone", || async {
+        api.get_opt("lake").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    subs_api.delete("landed", &DeleteParams::default()).await.unwrap();
     wait_for(Duration::from_secs(90), "both resources gone (finalizers done)", || async {
         (api.get_opt("lake").await.ok()?.is_none() && subs_api.get_opt("landed").await.ok()?.is_none()).then_some(())
     })
