@@ -43,6 +43,10 @@ pub struct Health {
 }
 
 impl Health {
+    /// A worker's health: not ready yet, alive from now.
+    pub fn new(name: &str) -> Health {
+        Health { name: name.to_string(), ready: AtomicBool::new(false), last_beat_ms: AtomicI64::new(now_ms()) }
+    }
     pub fn beat(&self) {
         self.last_beat_ms.store(now_ms(), Ordering::Relaxed);
     }
@@ -53,7 +57,7 @@ impl Health {
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
     }
-    fn is_live(&self) -> bool {
+    pub fn is_live(&self) -> bool {
         now_ms() - self.last_beat_ms.load(Ordering::Relaxed) < STALL_AFTER.as_millis() as i64
     }
 }
@@ -231,11 +235,7 @@ impl Telemetry {
     }
 
     fn health(&self, worker: &str) -> Arc<Health> {
-        let h = Arc::new(Health {
-            name: worker.to_string(),
-            ready: AtomicBool::new(false),
-            last_beat_ms: AtomicI64::new(now_ms()),
-        });
+        let h = Arc::new(Health::new(worker));
         self.workers.lock().expect("telemetry lock").push(h.clone());
         h
     }

@@ -3,7 +3,7 @@
 //! [`crate::telemetry::STALL_AFTER`]), `/readyz` (the queue answered). Every series carries
 //! `worker="notifier/<namespace>/<name>"`.
 
-use crate::telemetry::{ReasonLabel, STALL_AFTER, now_ms};
+use crate::telemetry::{Health, ReasonLabel};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -14,7 +14,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 /// `output` label: `sns` or `smtp`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -65,29 +64,6 @@ pub struct NotifierMetrics {
     pub sqs_errors: Family<OperationLabel, Counter>,
     /// `ticklake_notifier_held_objects`: objects received and not yet delivered.
     pub held_objects: Gauge,
-}
-
-/// Liveness and readiness of the notifier loop.
-#[derive(Debug)]
-pub struct Health {
-    ready: AtomicBool,
-    last_beat_ms: AtomicI64,
-}
-
-impl Health {
-    pub fn beat(&self) {
-        self.last_beat_ms.store(now_ms(), Ordering::Relaxed);
-    }
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Relaxed);
-        self.beat();
-    }
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
-    }
-    pub fn is_live(&self) -> bool {
-        now_ms() - self.last_beat_ms.load(Ordering::Relaxed) < STALL_AFTER.as_millis() as i64
-    }
 }
 
 /// The registry, the metrics and the health of one notifier.
@@ -155,11 +131,7 @@ impl NotifierTelemetry {
         r.register("ticklake_notifier_sqs_deleted", "SQS messages deleted after delivery", m.deleted.clone());
         r.register("ticklake_notifier_sqs_errors", "Failed SQS calls, by operation", m.sqs_errors.clone());
         r.register("ticklake_notifier_held_objects", "Objects received and not yet delivered", m.held_objects.clone());
-        Arc::new(NotifierTelemetry {
-            registry,
-            metrics: m,
-            health: Health { ready: AtomicBool::new(false), last_beat_ms: AtomicI64::new(now_ms()) },
-        })
+        Arc::new(NotifierTelemetry { registry, metrics: m, health: Health::new(worker) })
     }
 
     /// The Prometheus text exposition.
