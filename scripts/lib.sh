@@ -17,6 +17,15 @@ HELM_VERSION=${HELM_VERSION:-v3.22.0}
 PROMETHEUS_OPERATOR_VERSION=${PROMETHEUS_OPERATOR_VERSION:-v0.90.1}
 mkdir -p "$TICKLAKE_CACHE/bin"
 
+# The release profile builds incrementally (fast rebuilds while developing); its cache only
+# grows. Past 20 GiB it is dropped, so repeated runs on one machine do not fill the disk (a
+# full disk makes MinIO refuse writes and the tests fail for no fault of the code).
+incremental="$CARGO_TARGET_DIR/release/incremental"
+if [ -d "$incremental" ] && [ "$(du -sm "$incremental" | cut -f1)" -gt 20480 ]; then
+  printf '\n==> %s\n' "dropping $incremental (over 20 GiB)" >&2
+  rm -rf "$incremental"
+fi
+
 log() { printf '\n==> %s\n' "$*" >&2; }
 
 need_apt=()
