@@ -145,12 +145,12 @@ pub struct CrawlReport {
     pub set_aside: Vec<SetAside>,
 }
 
-struct Listed {
-    rel: String,
-    abs: std::path::PathBuf,
+pub(crate) struct Listed {
+    pub(crate) rel: String,
+    pub(crate) abs: std::path::PathBuf,
 }
 
-fn walk(
+pub(crate) fn walk(
     dir: &Path,
     rel: &str,
     depth: usize,

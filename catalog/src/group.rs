@@ -32,8 +32,9 @@
 //!   most of the table's files, and files whose schema cannot be merged. Never a table per file.
 //! * **Partitions**: the folder levels between a table's location and its files. A level where
 //!   every folder is `key=value` with the same key is the column `key`; any other level is
-//!   `partition_0`, `partition_1`, … (by position). Values that are all integers make an `int`
-//!   (or `bigint`) column — leading zeros allowed, `month=01` is 1 — anything else a `string`;
+//!   `partition_0`, `partition_1`, … (by position). Values that are all canonical integers make
+//!   an `int` (or `bigint`) column — no leading zeros, so that a value prints back as its folder
+//!   name: `year=2026` is an int, `month=01` a string — anything else a `string`;
 //!   `key=value` values are percent-decoded, `__HIVE_DEFAULT_PARTITION__` is null.
 //! * **Names**: the table folder's name, lower-cased, other characters than `a-z0-9_` replaced
 //!   by `_` (`year=2017` → `year_2017`, as in Glue's documentation); the crawl root's table is
@@ -57,7 +58,8 @@ use crate::types::{DataType, Schema};
 
 /// What makes files *compatible* (readable as one table): classification, compression and,
 /// for CSV, the dialect. JSON layouts (lines, one object, array) are compatible with each other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TableFormat {
     Json(Compression),
     Csv(CsvDialect, Compression),
@@ -176,7 +178,7 @@ impl GroupOptions {
 }
 
 /// A partition column.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PartitionKey {
     pub name: String,
     /// `int`, `bigint` or `string`.
@@ -702,10 +704,15 @@ impl<'a> Grouper<'a> {
     }
 }
 
-/// `int` for integers in i32 (leading zeros allowed: `01`), `bigint` in i64, else `string`.
+/// `int` for canonical integers in i32, `bigint` in i64, else `string`. Canonical: no leading
+/// zeros, no `+`, no `-0` — the value printed back must be the folder's text (`month=01` is the
+/// string `'01'`, as Athena queries compare it), or a typed value could not find its folder.
 fn partition_value_type(v: &str) -> DataType {
     let digits = v.strip_prefix('-').unwrap_or(v);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return DataType::String;
+    }
+    if (digits.len() > 1 && digits.starts_with('0')) || v == "-0" {
         return DataType::String;
     }
     match v.parse::<i64>() {
@@ -820,7 +827,8 @@ mod tests {
         // The root's only subfolder is `sales`; the root is homogeneous, so `sales` is a level.
         let t = &g.tables[0];
         let keys: Vec<String> = t.partition_keys.iter().map(|k| format!("{}:{}", k.name, k.data_type)).collect();
-        assert_eq!(keys, ["partition_0:string", "year:int", "month:int", "day:int"]);
+        // `month=01` is not canonical (it would print back as 1): string; `day` values are canonical.
+        assert_eq!(keys, ["partition_0:string", "year:int", "month:string", "day:int"]);
         assert_eq!(t.partitions.len(), 3);
         assert_eq!(
             t.partitions[0].values,
@@ -836,8 +844,13 @@ mod tests {
 
     #[test]
     fn partition_value_types_and_decoding() {
-        assert_eq!(partition_value_type("01"), DataType::Int);
+        assert_eq!(partition_value_type("2026"), DataType::Int);
+        assert_eq!(partition_value_type("0"), DataType::Int);
         assert_eq!(partition_value_type("-5"), DataType::Int);
+        assert_eq!(partition_value_type("01"), DataType::String, "a leading zero would not round-trip");
+        assert_eq!(partition_value_type("07"), DataType::String);
+        assert_eq!(partition_value_type("-0"), DataType::String);
+        assert_eq!(partition_value_type("+5"), DataType::String);
         assert_eq!(partition_value_type("3000000000"), DataType::BigInt);
         assert_eq!(partition_value_type("99999999999999999999"), DataType::String);
         assert_eq!(partition_value_type("2024-01-01"), DataType::String);

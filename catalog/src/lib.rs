@@ -38,10 +38,12 @@
 //! The rules, each with its test, are tabulated in `catalog/README.md`.
 
 pub mod crawl;
+pub mod crawler;
 mod error;
 pub mod group;
 pub mod infer;
 pub mod sniff;
+pub mod store;
 pub mod types;
 
 pub use crawl::{CrawlOptions, CrawlReport, Inspected, Problem, crawl_dir, inspect, inspect_file};

@@ -33,7 +33,8 @@ use crate::types::DataType;
 use crate::{HeaderRule, Limits};
 
 /// What a file's content is wrapped in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Compression {
     None,
     Gzip,
@@ -51,7 +52,8 @@ impl Compression {
 }
 
 /// How JSON records are laid out in a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum JsonLayout {
     /// A stream of objects, usually one per line (JSON Lines / NDJSON).
     Lines,
@@ -62,7 +64,7 @@ pub enum JsonLayout {
 }
 
 /// A CSV file's delimiter and whether its first row names the columns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct CsvDialect {
     pub delimiter: u8,
     pub header: bool,

@@ -19,7 +19,8 @@
 use std::fmt;
 
 /// The unit of an epoch-number timestamp column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EpochUnit {
     Seconds,
     Millis,
@@ -53,7 +54,8 @@ impl EpochUnit {
 }
 
 /// How a timestamp column is written in its files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TsRepr {
     /// ISO-8601 / RFC 3339 text, or Hive's `YYYY-MM-DD HH:MM:SS[.f]`.
     Text,
@@ -64,7 +66,8 @@ pub enum TsRepr {
 }
 
 /// A column type. See the module documentation for the names.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DataType {
     /// Only nulls seen so far (inference only; finished as `string`).
     Null,
@@ -92,7 +95,7 @@ pub enum DataType {
 }
 
 /// A named column, or a field of a struct.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Field {
     pub name: String,
     pub data_type: DataType,
@@ -107,7 +110,7 @@ impl Field {
 }
 
 /// The columns of a file or a table, in the order they were first seen.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct Schema {
     pub columns: Vec<Field>,
 }

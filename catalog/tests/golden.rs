@@ -3,89 +3,14 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::builder::{Int32Builder, ListBuilder, StringDictionaryBuilder};
-use arrow_array::types::Int32Type;
-use arrow_array::{
-    ArrayRef, Date32Array, Decimal128Array, Float64Array, Int64Array, RecordBatch, StructArray,
-    TimestampMicrosecondArray,
-};
-use arrow_schema::{DataType, Field, Fields, Schema, TimeUnit};
+use arrow_array::{ArrayRef, Int64Array, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
 use ticklake_catalog::{CrawlOptions, GroupOptions, Limits, crawl_dir, inspect_file};
 
-use common::write;
-
-fn gzip(b: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(b).unwrap();
-    e.finish().unwrap()
-}
-
-fn zstd(b: &[u8]) -> Vec<u8> {
-    zstd::stream::encode_all(b, 3).unwrap()
-}
-
-/// A small Parquet file shaped like the sink's ticks, plus the nested and typed columns Parquet
-/// carries that JSON cannot (dictionary, decimal, date, list, struct).
-fn parquet_ticks(rows: usize, first_seq: i64) -> Vec<u8> {
-    let mut symbols = StringDictionaryBuilder::<Int32Type>::new();
-    let mut lots = ListBuilder::new(Int32Builder::new());
-    for i in 0..rows {
-        symbols.append_value(["AAPL", "MSFT"][i % 2]);
-        lots.values().append_value(100);
-        lots.values().append_value(i as i32);
-        lots.append(true);
-    }
-    let book = StructArray::from(vec![
-        (
-            Arc::new(Field::new("bid", DataType::Float64, true)),
-            Arc::new(Float64Array::from(vec![189.1; rows])) as ArrayRef,
-        ),
-        (
-            Arc::new(Field::new("ask", DataType::Float64, true)),
-            Arc::new(Float64Array::from(vec![189.2; rows])) as ArrayRef,
-        ),
-    ]);
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("symbol", DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)), false),
-        Field::new("event_time", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
-        Field::new("seq", DataType::Int64, false),
-        Field::new("price", DataType::Float64, true),
-        Field::new("notional", DataType::Decimal128(18, 4), true),
-        Field::new("trade_date", DataType::Date32, true),
-        Field::new("lots", DataType::List(Arc::new(Field::new("item", DataType::Int32, true))), true),
-        Field::new(
-            "book",
-            DataType::Struct(Fields::from(vec![
-                Field::new("bid", DataType::Float64, true),
-                Field::new("ask", DataType::Float64, true),
-            ])),
-            true,
-        ),
-    ]));
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(symbols.finish()),
-        Arc::new(
-            TimestampMicrosecondArray::from((0..rows as i64).map(|i| 1_764_100_800_000_000 + i).collect::<Vec<_>>())
-                .with_timezone("UTC"),
-        ),
-        Arc::new(Int64Array::from((0..rows as i64).map(|i| first_seq + i).collect::<Vec<_>>())),
-        Arc::new(Float64Array::from(vec![189.15; rows])),
-        Arc::new(Decimal128Array::from(vec![1_891_500_000i128; rows]).with_precision_and_scale(18, 4).unwrap()),
-        Arc::new(Date32Array::from(vec![20_417; rows])),
-        Arc::new(lots.finish()),
-        Arc::new(book),
-    ];
-    let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
-    let mut out = Vec::new();
-    let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, schema, None).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
-    out
-}
+use common::{gzip, lake_fixtures, parquet_ticks, write, zstd};
 
 const EVENTS: &str = concat!(
     r#"{"id":1,"sym":"AAPL","px":189.5,"qty":100,"ok":true,"day":"2024-05-01","at":"2024-05-01T13:30:00.123Z","ts_us":1714570200123000,"created_at":1714570200,"latency_ms":12,"q":{"bid":189.4,"ask":189.6},"tags":["tech"],"legs":[{"px":1.5}],"note":null}"#,
@@ -171,62 +96,6 @@ fn inference_golden() {
         out.push('\n');
     }
     common::check("inference", &out);
-}
-
-fn jsonl(rows: &[String]) -> String {
-    rows.iter().map(|r| format!("{r}\n")).collect()
-}
-
-/// A small lake: Hive partitions, plain folder levels, dissimilar tables side by side, strays,
-/// mixed formats, files at the wrong depth, hidden and excluded files, Parquet.
-fn lake_fixtures(root: &Path) {
-    for (m, d) in [("01", "01"), ("01", "02"), ("02", "01"), ("02", "02")] {
-        let mut rows: Vec<String> = (0..2)
-            .map(|i| {
-                format!(
-                    r#"{{"order_id":{i},"sym":"AAPL","qty":{},"px":189.5,"at":"2024-{m}-{d}T10:00:0{i}Z"}}"#,
-                    10 + i
-                )
-            })
-            .collect();
-        if (m, d) == ("02", "01") {
-            // A later writer added a column: 5 of 6 names shared, similar.
-            rows.push(
-                r#"{"order_id":9,"sym":"MSFT","qty":1.5,"px":410.0,"at":"2024-02-01T10:00:09Z","discount":0.1}"#.into(),
-            );
-        }
-        write(root, &format!("sales/year=2024/month={m}/day={d}/part-0.json"), jsonl(&rows));
-    }
-    write(root, "sales/year=2024/month=02/day=02/stray.json", r#"{"name":"not an order"}"#);
-    write(root, "sales/_SUCCESS", "");
-    write(root, "sales/year=2024/month=01/day=01/.part-0.json.crc", "crc");
-    write(root, "logs/2024/01/app.csv", "level,code,message\nINFO,200,started\nWARN,429,slow down\n");
-    write(root, "logs/2024/02/app.csv", "level,code,message\nERROR,500,failed\nINFO,200,recovered\n");
-    write(root, "orders/region=eu/o.json", r#"{"id":1,"qty":3,"px":10.5}"#);
-    write(root, "orders/region=us/o.json", r#"{"id":2,"qty":4,"px":11.5}"#);
-    write(root, "customers/c1.csv", "id,name,email\n1,ann,ann@example.com\n2,bob,bob@example.com\n");
-    write(root, "customers/c2.csv", "id,name,email\n3,cid,cid@example.com\n4,dee,dee@example.com\n");
-    write(root, "mixed/a.json", r#"{"k":1,"v":"x"}"#);
-    write(root, "mixed/b.json", r#"{"k":2,"v":"y"}"#);
-    write(root, "mixed/c.csv", "k,v\n3,z\n4,w\n");
-    write(
-        root,
-        "ticks/year=2026/month=11/day=25/hour=20/ticks+3+00000000000000000000+00000000000000000003.parquet",
-        parquet_ticks(4, 0),
-    );
-    write(
-        root,
-        "ticks/year=2026/month=11/day=25/hour=21/ticks+3+00000000000000000004+00000000000000000007.parquet",
-        parquet_ticks(4, 4),
-    );
-    write(root, "ragged/top.json", r#"{"a":1,"b":2}"#);
-    write(root, "ragged/k=1/x.json", r#"{"a":1,"b":2}"#);
-    write(root, "ragged/k=2/y.json", r#"{"a":3,"b":4}"#);
-    write(root, "tmp/scratch.json", r#"{"scratch":true}"#);
-    write(root, "backup/old.json.bak", r#"{"a":1}"#);
-    write(root, "notes/readme.txt", "Just words.\n");
-    write(root, "README", "This lake holds test data only.\n");
-    write(root, "manifest.json", r#"{"created_by":"fixture","tables":7}"#);
 }
 
 #[test]
