@@ -2,8 +2,9 @@
 # Runs every test: unit tests, the bus conformance suite on the embedded log and on a real
 # Apache Kafka broker (KRaft), the sink against a real MinIO, the exactly-once crash tests, and
 # the operator's tests against a real Kubernetes control plane (etcd, kube-apiserver,
-# kube-controller-manager on loopback; no kubelet), a real SMTP server (Mailpit), and moto's
-# server mode for the AWS APIs (Glue, Athena, SNS, SQS, S3 bucket notifications).
+# kube-controller-manager on loopback; no kubelet), a real SMTP server (Mailpit), moto's
+# server mode for the AWS APIs (Glue, Athena, SNS, SQS, S3 bucket notifications), and a real
+# PostgreSQL server for the catalog (Debian's package).
 # Installs and starts what they need; caches downloads and builds in TICKLAKE_CACHE.
 # `scripts/test.sh --services` only starts the services, prints their addresses and waits.
 set -euo pipefail
@@ -18,6 +19,7 @@ command -v go >/dev/null || need_test_apt+=(golang)
 command -v curl >/dev/null || need_test_apt+=(curl)
 command -v openssl >/dev/null || need_test_apt+=(openssl)
 command -v python3 >/dev/null || need_test_apt+=(python3)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_test_apt+=(postgresql)
 install_system_packages "${need_test_apt[@]}"
 
 # --- MinIO (real S3 server), built from the Go module proxy ---------------------------------
@@ -77,7 +79,10 @@ fi
 
 RUN=$(mktemp -d /tmp/ticklake-test.XXXXXX)
 pids=()
+PG_DIR=""
+pg_stop() { :; } # redefined once PostgreSQL is started
 cleanup() {
+  pg_stop
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   k8s_stop # also a kube-apiserver that $TICKLAKE_TEST_APISERVER_RESTART started
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -103,6 +108,31 @@ MINIO_ROOT_USER=ticklake MINIO_ROOT_PASSWORD=ticklake-secret MINIO_BROWSER=off \
   "$MINIO" server --quiet --address "127.0.0.1:$MINIO_PORT" "$RUN/minio-data" >"$RUN/minio.log" 2>&1 &
 pids+=($!)
 wait_port 127.0.0.1 "$MINIO_PORT" minio
+
+# --- start PostgreSQL (the catalog's server backend): a fresh cluster per run, trust auth on
+# loopback only. PostgreSQL refuses to run as root, so as root it runs as the package's
+# `postgres` user, in a folder of its own outside $RUN (which is private to this user) ---------
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+PG_PORT=$(free_port)
+PG_DIR=$(mktemp -d /tmp/ticklake-pg.XXXXXX)
+if [ "$(id -u)" -eq 0 ]; then
+  chown postgres: "$PG_DIR"
+  as_pg() { runuser -u postgres -- "$@"; }
+else
+  as_pg() { "$@"; }
+fi
+pg_stop() {
+  [ -n "$PG_DIR" ] || return 0
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" stop -m fast >/dev/null 2>&1 || true
+  rm -rf "$PG_DIR"
+  PG_DIR=""
+}
+log "starting PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT"
+as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -U ticklake --auth=trust -E UTF8 --no-locale >"$PG_DIR/initdb.log" 2>&1 \
+  || { cat "$PG_DIR/initdb.log" >&2; exit 1; }
+as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w start \
+  -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $PG_DIR -c fsync=off -c max_connections=50" >/dev/null \
+  || { cat "$PG_DIR/postgres.log" >&2; exit 1; }
 
 # --- Kafka's TLS material, made fresh for each run: a CA, the broker's certificate (127.0.0.1,
 # localhost) and a client certificate for mutual TLS. $KAFKA_PKI holds the keys the broker uses;
@@ -230,6 +260,7 @@ export TICKLAKE_TEST_KAFKA_TLS_DIR="$KAFKA_CLIENT_TLS"
 export TICKLAKE_TEST_SMTP_ADDR="127.0.0.1:$SMTP_PORT"
 export TICKLAKE_TEST_MAILPIT_API="http://127.0.0.1:$MAILPIT_HTTP_PORT"
 export TICKLAKE_TEST_S3_ENDPOINT="http://127.0.0.1:$MINIO_PORT"
+export TICKLAKE_TEST_POSTGRES_URL="postgres://ticklake@127.0.0.1:$PG_PORT/postgres"
 export TICKLAKE_TEST_HELM="$HELM"
 export TICKLAKE_TEST_AWS_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
 export TICKLAKE_TEST_PROMETHEUS_CRDS="$PROM_CRDS"
@@ -250,4 +281,4 @@ log "formatting check"
 cargo fmt --all -- --check
 
 log "building and running every test (release profile)"
-cargo test --release --workspace --features "ticklake-bus/kafka-tests ticklake-workers/kafka-tests ticklake/it ticklake/smtp-tests ticklake-operator/envtest ticklake-aws/aws-tests ticklake-workers/aws-tests" -- --test-threads 2
+cargo test --release --workspace --features "ticklake-bus/kafka-tests ticklake-workers/kafka-tests ticklake/it ticklake/smtp-tests ticklake-operator/envtest ticklake-aws/aws-tests ticklake-workers/aws-tests ticklake-catalog/postgres-tests ticklake-catalog/s3-tests" -- --test-threads 2
