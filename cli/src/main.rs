@@ -3,6 +3,7 @@
 
 mod athena;
 mod bench;
+mod catalog_cmd;
 mod landed;
 mod local;
 mod manifests;
@@ -60,6 +61,10 @@ enum Cmd {
     },
     /// Benchmarks (figures, not tests).
     Bench(bench::BenchArgs),
+    /// Crawls folders or S3 prefixes into the local catalog (Glue's crawler, incremental).
+    Crawl(catalog_cmd::CrawlArgs),
+    /// The local catalog: tables, their schemas and schema history.
+    Catalog(catalog_cmd::CatalogArgs),
     /// The local notifier's outbox: delivery log, endpoints, dead letters, redrive.
     Notify(notify::NotifyArgs),
     /// Amazon Athena: an S3Sink's named queries, and running one to see its data.
@@ -219,6 +224,8 @@ fn main() -> Result<()> {
                 Ok(())
             }
             Cmd::Bench(args) => bench::run(args).await,
+            Cmd::Crawl(args) => catalog_cmd::crawl(args).await,
+            Cmd::Catalog(args) => catalog_cmd::catalog(args).await,
             Cmd::Notify(args) => notify::run(args),
             Cmd::Athena(args) => athena::run(args).await,
         }

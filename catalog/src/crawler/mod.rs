@@ -348,7 +348,8 @@ pub async fn crawl(store: Arc<dyn Store>, location: &Location, cfg: &CrawlConfig
 /// The trigger a runner calls after a sink committed new objects: one background task per
 /// crawl root that recrawls (incrementally) after each [`Recrawler::objects_committed`];
 /// notifications that arrive during a crawl make exactly one more crawl. Each outcome goes to
-/// `on_done` (log it). Dropping the `Recrawler` stops the task after the crawl in progress.
+/// `on_done` (log it). Dropping the `Recrawler` stops the task; a crawl in progress is abandoned
+/// (its changes are applied in one transaction or not at all).
 pub struct Recrawler {
     notify: Arc<tokio::sync::Notify>,
     task: tokio::task::JoinHandle<()>,
