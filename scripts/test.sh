@@ -66,6 +66,16 @@ if ! "$MOTO_VENV/bin/python" -c "import moto,sys; sys.exit(moto.__version__ != '
   "$MOTO_VENV/bin/pip" install -q -r .ci/moto/requirements.txt
 fi
 
+# --- DuckDB (the SQL cross-check's independent engine), from PyPI into a cached virtualenv ----
+DUCKDB_VENV="$TICKLAKE_CACHE/duckdb-venv"
+duckdb_wanted=$(sed -n 's/^duckdb==//p' .ci/duckdb/requirements.txt)
+if ! "$DUCKDB_VENV/bin/python" -c "import duckdb,sys; sys.exit(duckdb.__version__ != '$duckdb_wanted')" 2>/dev/null; then
+  log "installing duckdb $duckdb_wanted (once; cached in $DUCKDB_VENV)"
+  python3 -m venv "$DUCKDB_VENV"
+  "$DUCKDB_VENV/bin/pip" install -q -r .ci/duckdb/requirements.txt
+fi
+export TICKLAKE_TEST_DUCKDB_PYTHON="$DUCKDB_VENV/bin/python"
+
 # --- etcd, kube-apiserver, kube-controller-manager, kubectl from .ci/k8s and .ci/etcd -----------
 k8s_build
 
@@ -281,4 +291,4 @@ log "formatting check"
 cargo fmt --all -- --check
 
 log "building and running every test (release profile)"
-cargo test --release --workspace --features "ticklake-bus/kafka-tests ticklake-workers/kafka-tests ticklake/it ticklake/smtp-tests ticklake-operator/envtest ticklake-aws/aws-tests ticklake-workers/aws-tests ticklake-catalog/postgres-tests ticklake-catalog/s3-tests" -- --test-threads 2
+cargo test --release --workspace --features "ticklake-bus/kafka-tests ticklake-workers/kafka-tests ticklake/it ticklake/smtp-tests ticklake-operator/envtest ticklake-aws/aws-tests ticklake-workers/aws-tests ticklake-catalog/postgres-tests ticklake-catalog/s3-tests ticklake-query/duckdb-tests ticklake-query/s3-tests" -- --test-threads 2

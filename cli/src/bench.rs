@@ -5,7 +5,8 @@
 //! * `sink` — ticks/s one sink worker lands from a pre-filled topic into the store, and bytes
 //!   per tick in the objects;
 //! * `freshness` — producer at a fixed rate, one sink with a 1 s flush: produced → object
-//!   visible, p50/p99.
+//!   visible, p50/p99;
+//! * `sql`, `crawl` — the catalog and SQL figures of issue #5 (see [`crate::bench_sql`]).
 //!
 //! Without `--bootstrap` the embedded log is the bus; without `--endpoint` a temporary local
 //! folder is the store.
@@ -42,6 +43,24 @@ pub struct BenchArgs {
     /// Seconds `freshness` runs.
     #[arg(long, default_value_t = 30)]
     seconds: u64,
+    /// `sql`, `crawl`: where the data set is generated (once) and reused.
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+    /// `sql`: runs of the query per engine (the first is cold).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// `sql`: a Python with the `duckdb` package, to compare with DuckDB in the same run.
+    #[arg(long, env = "TICKLAKE_DUCKDB_PYTHON")]
+    duckdb_python: Option<std::path::PathBuf>,
+    /// `sql`: threads both engines use (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// `crawl`: JSON files to crawl.
+    #[arg(long, default_value_t = 10_000)]
+    files: usize,
+    /// `crawl`: their total size in bytes.
+    #[arg(long, default_value_t = 1_000_000_000)]
+    bytes: u64,
 }
 
 fn stream(topic: &str, n: u64, rate: u64) -> Result<StockStreamSpec> {
@@ -102,6 +121,24 @@ fn sink_spec(topic: &str, max_records: u64, interval_ms: u64) -> Result<S3SinkSp
 
 pub async fn run(args: BenchArgs) -> Result<()> {
     match args.which.as_str() {
+        "sql" => {
+            return crate::bench_sql::sql(crate::bench_sql::SqlBenchArgs {
+                ticks: args.ticks,
+                dir: args.dir.clone().unwrap_or_else(|| "/var/tmp/ticklake-bench/sql".into()),
+                runs: args.runs,
+                duckdb_python: args.duckdb_python.clone(),
+                threads: args.threads,
+            })
+            .await;
+        }
+        "crawl" => {
+            return crate::bench_sql::crawl(crate::bench_sql::CrawlBenchArgs {
+                files: args.files,
+                bytes: args.bytes,
+                dir: args.dir.clone().unwrap_or_else(|| "/var/tmp/ticklake-bench/crawl".into()),
+            })
+            .await;
+        }
         "simulator" => {
             let spec = stream("bench", args.ticks, 0)?;
             let mut src = ticklake_sources::Source::from_spec(&spec.source, ticklake_sources::Shard::ALL, 0)?;

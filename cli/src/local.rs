@@ -44,6 +44,20 @@ pub struct UpArgs {
     /// The notifier's configuration (YAML: smtp, http, retry limits, …), for AlertSubscriptions.
     #[arg(long, env = "TICKLAKE_NOTIFY_CONFIG")]
     notify_config: Option<PathBuf>,
+    /// The catalog the sinks' tables are crawled into: a path, `sqlite:///path` or
+    /// `postgres://…`. Default: `<data-dir>/catalog.sqlite`.
+    #[arg(long, env = "TICKLAKE_CATALOG")]
+    catalog: Option<String>,
+    /// Seconds between scheduled crawls of each sink's prefix (crawls also follow every
+    /// landed batch).
+    #[arg(long, default_value_t = 300)]
+    crawl_interval_secs: u64,
+    /// Where the SQL API (Athena-style) listens.
+    #[arg(long, default_value = "127.0.0.1:8089")]
+    sql_addr: SocketAddr,
+    /// No SQL API.
+    #[arg(long)]
+    no_sql: bool,
 }
 
 /// Landed batches waiting for the notifier at most (sinks wait when it is full).
@@ -200,7 +214,26 @@ pub async fn up(args: UpArgs) -> Result<()> {
     };
 
     let notifier = start_notifier(&resources, &args, stop_rx.clone()).await?;
-    let landed = notifier.as_ref().map(|n| n.tx.clone());
+    let catalog = start_catalog(&resources, &args, stop_rx.clone()).await?;
+    // Every landed batch: a crawl trigger for its sink's table, then the notifier's event.
+    let (landed_tx, mut landed_rx) = mpsc::channel::<LandedBatch>(LANDED_CHANNEL);
+    let landed = Some(landed_tx);
+    let dispatch = {
+        let to_notifier = notifier.as_ref().map(|n| n.tx.clone());
+        let crawlers = catalog.as_ref().map(|c| c.0.clone());
+        tokio::spawn(async move {
+            while let Some(batch) = landed_rx.recv().await {
+                if let Some(c) = &crawlers {
+                    c.landed(&batch.sink);
+                }
+                if let Some(tx) = &to_notifier
+                    && tx.send(batch).await.is_err()
+                {
+                    tracing::error!("the notifier stopped taking landed batches");
+                }
+            }
+        })
+    };
 
     let mut tasks = tokio::task::JoinSet::new();
     for r in resources {
@@ -261,6 +294,8 @@ pub async fn up(args: UpArgs) -> Result<()> {
             failed = true;
         }
     }
+    // The sinks have stopped and dropped their senders: the dispatcher drains and ends.
+    let _ = dispatch.await;
     if let Some(Notifier { tx, running, forward, replay }) = notifier {
         // Every sink has stopped: the last landed batches are forwarded, then the notifier
         // takes them in and stops. (The replay has stopped with `stop`; the next start
@@ -270,8 +305,64 @@ pub async fn up(args: UpArgs) -> Result<()> {
         let _ = replay.await;
         running.stopped().await;
     }
+    if let Some((crawlers, api)) = catalog {
+        if let Ok(c) = Arc::try_unwrap(crawlers) {
+            c.stop().await;
+        }
+        if let Some(api) = api {
+            let _ = api.await;
+        }
+    }
     tracing::info!("local runner stopped");
     if failed { anyhow::bail!("a worker failed") } else { Ok(()) }
+}
+
+/// The catalog of the sinks' tables, their crawlers and the SQL API (see
+/// [`crate::local_catalog`]); `None` without sinks.
+async fn start_catalog(
+    resources: &[Resource],
+    args: &UpArgs,
+    stop: watch::Receiver<bool>,
+) -> Result<Option<(Arc<crate::local_catalog::LocalCatalog>, Option<tokio::task::JoinHandle<()>>)>> {
+    let mut tables = Vec::new();
+    for r in resources {
+        if let Resource::S3Sink(s) = r {
+            tables.push(crate::local_catalog::sink_table(s, &args.data_dir)?);
+        }
+    }
+    if tables.is_empty() {
+        return Ok(None);
+    }
+    let url = args.catalog.clone().unwrap_or_else(|| args.data_dir.join("catalog.sqlite").display().to_string());
+    let open_url = url.clone();
+    let store: Arc<dyn ticklake_catalog::store::Store> = Arc::from(
+        tokio::task::spawn_blocking(move || ticklake_catalog::store::open(&open_url))
+            .await?
+            .with_context(|| format!("opening the catalog {url}"))?,
+    );
+    // The SQL engine reaches S3 tables through the first sink endpoint given (MinIO), else AWS.
+    let s3 = tables
+        .iter()
+        .find(|t| t.s3.endpoint.is_some())
+        .map(|t| ticklake_query::s3::S3Config { endpoint: t.s3.endpoint.clone(), region: t.s3.region.clone() })
+        .unwrap_or_else(ticklake_query::s3::S3Config::from_env);
+    let default_database = tables[0].database.clone();
+    for t in &tables {
+        tracing::info!(sink = %t.sink, table = %format!("{}.{}", t.database, t.table), root = %t.root, catalog = %url, "cataloguing the sink's prefix");
+    }
+    let interval = Duration::from_secs(args.crawl_interval_secs.max(1));
+    let crawlers = Arc::new(crate::local_catalog::LocalCatalog::start(store.clone(), tables, interval).await?);
+    let api = if args.no_sql {
+        None
+    } else {
+        let opts = ticklake_query::EngineOptions { default_database, s3, ..ticklake_query::EngineOptions::default() };
+        let engine = Arc::new(ticklake_query::Engine::new(store, opts)?);
+        let (addr, handle) =
+            crate::sql::serve_api(engine, ticklake_query::ApiOptions::default(), args.sql_addr, stop).await?;
+        tracing::info!(%addr, "SQL API: POST /v1/queries, or `ticklake sql --data-dir …`");
+        Some(handle)
+    };
+    Ok(Some((crawlers, api)))
 }
 
 /// Runs a worker, restarting it with backoff when it fails, until `stop` turns true or it

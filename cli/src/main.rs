@@ -3,12 +3,15 @@
 
 mod athena;
 mod bench;
+mod bench_sql;
 mod catalog_cmd;
 mod landed;
 mod local;
+mod local_catalog;
 mod manifests;
 mod notifier;
 mod notify;
+mod sql;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -69,6 +72,10 @@ enum Cmd {
     Notify(notify::NotifyArgs),
     /// Amazon Athena: an S3Sink's named queries, and running one to see its data.
     Athena(athena::AthenaArgs),
+    /// SQL over the local catalog's tables (DataFusion, read-only).
+    Sql(sql::SqlArgs),
+    /// The Athena-style HTTP API over the local catalog: submit, poll, page, cancel, named queries.
+    SqlServer(sql::ServeArgs),
 }
 
 #[derive(Subcommand)]
@@ -228,6 +235,8 @@ fn main() -> Result<()> {
             Cmd::Catalog(args) => catalog_cmd::catalog(args).await,
             Cmd::Notify(args) => notify::run(args),
             Cmd::Athena(args) => athena::run(args).await,
+            Cmd::Sql(args) => sql::run(args).await,
+            Cmd::SqlServer(args) => sql::serve(args).await,
         }
     })
 }
