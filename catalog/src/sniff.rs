@@ -352,19 +352,16 @@ pub(crate) fn scan_json(sample: &[u8], truncated: bool, max_records: usize) -> R
             if sample[pos] != b'{' {
                 return Err(format!("element {} of the top-level JSON array is not an object", records.len() + 1));
             }
-            let mut it = serde_json::Deserializer::from_slice(&sample[pos..]).into_iter::<IgnoredAny>();
-            match it.next() {
-                Some(Ok(_)) => {
-                    let end = pos + it.byte_offset();
+            match next_object(sample, pos, truncated, records.len() + 1)? {
+                Next::Object(end) => {
                     records.push(pos..end);
                     pos = end;
                 }
-                Some(Err(e)) if e.is_eof() && truncated => {
+                Next::Cut => {
                     cut = true;
                     break;
                 }
-                Some(Err(e)) => return Err(json_error(sample, pos, records.len() + 1, &e)),
-                None => break,
+                Next::End => break,
             }
         }
         if !cut {
@@ -390,19 +387,16 @@ pub(crate) fn scan_json(sample: &[u8], truncated: bool, max_records: usize) -> R
                     line_of(sample, pos)
                 ));
             }
-            let mut it = serde_json::Deserializer::from_slice(&sample[pos..]).into_iter::<IgnoredAny>();
-            match it.next() {
-                Some(Ok(_)) => {
-                    let end = pos + it.byte_offset();
+            match next_object(sample, pos, truncated, records.len() + 1)? {
+                Next::Object(end) => {
                     records.push(pos..end);
                     pos = end;
                 }
-                Some(Err(e)) if e.is_eof() && truncated => {
+                Next::Cut => {
                     cut = true;
                     break;
                 }
-                Some(Err(e)) => return Err(json_error(sample, pos, records.len() + 1, &e)),
-                None => break,
+                Next::End => break,
             }
         }
     }
@@ -421,6 +415,25 @@ pub(crate) fn scan_json(sample: &[u8], truncated: bool, max_records: usize) -> R
         JsonLayout::Lines
     };
     Ok(JsonScan { layout, records })
+}
+
+/// What follows at `pos` in a JSON sample: one object ending at the given offset, an object cut
+/// by the end of a truncated sample, or nothing.
+enum Next {
+    Object(usize),
+    Cut,
+    End,
+}
+
+/// Reads the object that starts at `pos` (record number `n`, for messages).
+fn next_object(sample: &[u8], pos: usize, truncated: bool, n: usize) -> Result<Next, String> {
+    let mut it = serde_json::Deserializer::from_slice(&sample[pos..]).into_iter::<IgnoredAny>();
+    match it.next() {
+        Some(Ok(_)) => Ok(Next::Object(pos + it.byte_offset())),
+        Some(Err(e)) if e.is_eof() && truncated => Ok(Next::Cut),
+        Some(Err(e)) => Err(json_error(sample, pos, n, &e)),
+        None => Ok(Next::End),
+    }
 }
 
 fn json_error(sample: &[u8], pos: usize, record: usize, e: &serde_json::Error) -> String {
