@@ -15,6 +15,7 @@ MAILPIT_VERSION=${MAILPIT_VERSION:-v1.33.1}
 # PodMonitor) the chart's optional monitors are validated against.
 HELM_VERSION=${HELM_VERSION:-v3.22.0}
 PROMETHEUS_OPERATOR_VERSION=${PROMETHEUS_OPERATOR_VERSION:-v0.90.1}
+CARGO_FUZZ_VERSION=${CARGO_FUZZ_VERSION:-0.13.1}
 mkdir -p "$TICKLAKE_CACHE/bin"
 
 # The release profile builds incrementally (fast rebuilds while developing); its cache only

@@ -291,4 +291,20 @@ log "formatting check"
 cargo fmt --all -- --check
 
 log "building and running every test (release profile)"
-cargo test --release --workspace --features "ticklake-bus/kafka-tests ticklake-workers/kafka-tests ticklake/it ticklake/smtp-tests ticklake-operator/envtest ticklake-aws/aws-tests ticklake-workers/aws-tests ticklake-catalog/postgres-tests ticklake-catalog/s3-tests ticklake-query/duckdb-tests ticklake-query/s3-tests" -- --test-threads 2
+cargo test --release --workspace --exclude ticklake-fuzz --features "ticklake-bus/kafka-tests ticklake-workers/kafka-tests ticklake/it ticklake/smtp-tests ticklake-operator/envtest ticklake-aws/aws-tests ticklake-workers/aws-tests ticklake-catalog/postgres-tests ticklake-catalog/s3-tests ticklake-query/duckdb-tests ticklake-query/s3-tests" -- --test-threads 2
+
+# --- cargo fuzz: each target of fuzz/ briefly (nightly + libFuzzer; see fuzz/README.md) --------
+FUZZ_SECONDS=${TICKLAKE_FUZZ_SECONDS:-30}
+rustup run nightly rustc --version >/dev/null 2>&1 \
+  || { echo "cargo fuzz needs the nightly toolchain (rustup toolchain install nightly)" >&2; exit 1; }
+CARGO_FUZZ="$TICKLAKE_CACHE/cargo-fuzz/bin/cargo-fuzz"
+if [ ! -x "$CARGO_FUZZ" ]; then
+  log "installing cargo-fuzz $CARGO_FUZZ_VERSION (once; cached in $TICKLAKE_CACHE/cargo-fuzz)"
+  CARGO_TARGET_DIR="$TICKLAKE_CACHE/cargo-fuzz/build" \
+    cargo install --locked --root "$TICKLAKE_CACHE/cargo-fuzz" --version "$CARGO_FUZZ_VERSION" cargo-fuzz
+fi
+for target in $(sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^ticklake-fuzz$'); do
+  log "fuzzing $target for ${FUZZ_SECONDS}s"
+  RUSTUP_TOOLCHAIN=nightly CARGO_TARGET_DIR="$TICKLAKE_CACHE/fuzz-target" "$CARGO_FUZZ" fuzz run --fuzz-dir fuzz "$target" \
+    -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -print_final_stats=1
+done

@@ -724,7 +724,7 @@ fn partition_value_type(v: &str) -> DataType {
 
 /// Hive escapes partition values with `%XX`; undo it when the result is UTF-8.
 fn percent_decode(s: &str) -> String {
-    crate::store::decode_path(s).unwrap_or_else(|| s.to_string())
+    crate::path::decode_path(s).unwrap_or_else(|| s.to_string())
 }
 
 fn preview(names: &[String]) -> String {

@@ -21,6 +21,12 @@
 //! * [`crawl`](mod@crawl) — the I/O edge: [`crawl_dir`] walks a local folder, reads bounded samples and
 //!   calls the three above; [`inspect`] is the per-file pure step it uses.
 //!
+//! * [`path`](mod@path) — the percent-encoding between a file's relative path and its URL.
+//! * [`store`](mod@store) and [`crawler`](mod@crawler) (feature `io`, on by default) — the catalog
+//!   database (SQLite or PostgreSQL) and the incremental crawl of local folders and S3 prefixes
+//!   that fills it. Without `io` the crate is the pure core alone, which is what the `cargo fuzz`
+//!   targets in `fuzz/` build.
+//!
 //! ## Pure functions, I/O at the edges
 //!
 //! `sniff`, `infer` and `group` take bytes and values and never touch a file, a clock or the
@@ -38,11 +44,14 @@
 //! The rules, each with its test, are tabulated in `catalog/README.md`.
 
 pub mod crawl;
+#[cfg(feature = "io")]
 pub mod crawler;
 mod error;
 pub mod group;
 pub mod infer;
+pub mod path;
 pub mod sniff;
+#[cfg(feature = "io")]
 pub mod store;
 pub mod types;
 

@@ -306,8 +306,10 @@ pub async fn up(args: UpArgs) -> Result<()> {
         running.stopped().await;
     }
     if let Some((crawlers, api)) = catalog {
-        if let Ok(c) = Arc::try_unwrap(crawlers) {
-            c.stop().await;
+        // The dispatcher, the only other holder, has ended (awaited above).
+        match Arc::try_unwrap(crawlers) {
+            Ok(c) => c.stop().await,
+            Err(_) => tracing::warn!("the catalog is still shared: no final crawl (the next start catches up)"),
         }
         if let Some(api) = api {
             let _ = api.await;

@@ -112,6 +112,11 @@ impl LocalCatalog {
         }
         let mut recrawlers = HashMap::new();
         for t in &tables {
+            // A fresh runner has landed nothing yet: the sink's folder appears with its first
+            // object, but the crawler needs it to exist (it is resolved once, here).
+            if !t.root.starts_with("s3://") {
+                std::fs::create_dir_all(&t.root).with_context(|| format!("sink {}: creating {}", t.sink, t.root))?;
+            }
             let location =
                 Location::parse(&t.root).with_context(|| format!("sink {}: crawl root {}", t.sink, t.root))?;
             let sink = t.sink.clone();

@@ -27,7 +27,7 @@ fn spawn_up_with(dir: &Path, run: &str, env: &[(&str, &str)]) -> Child {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{run}.log"))).unwrap();
     Command::new(env!("CARGO_BIN_EXE_ticklake"))
         .envs(env.iter().copied())
-        .args(["local", "up", "--metrics-addr", "127.0.0.1:0", "-f"])
+        .args(["local", "up", "--metrics-addr", "127.0.0.1:0", "--sql-addr", "127.0.0.1:0", "-f"])
         .arg(dir.join("manifests"))
         .arg("--data-dir")
         .arg(dir.join("data"))
