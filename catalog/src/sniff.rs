@@ -430,10 +430,25 @@ fn next_object(sample: &[u8], pos: usize, truncated: bool, n: usize) -> Result<N
     let mut it = serde_json::Deserializer::from_slice(&sample[pos..]).into_iter::<IgnoredAny>();
     match it.next() {
         Some(Ok(_)) => Ok(Next::Object(pos + it.byte_offset())),
-        Some(Err(e)) if e.is_eof() && truncated => Ok(Next::Cut),
+        Some(Err(e)) if truncated && (e.is_eof() || error_at_end(&sample[pos..], &e)) => Ok(Next::Cut),
         Some(Err(e)) => Err(json_error(sample, pos, n, &e)),
         None => Ok(Next::End),
     }
+}
+
+/// Whether a syntax error lies in the last bytes of `rest`: a number (`1.`, `-`, `2e`), a
+/// literal (`tru`) or a UTF-8 sequence cut by the end of a truncated sample is reported as
+/// invalid, not as an early end, but only there. serde_json positions are 1-based lines and
+/// byte columns.
+fn error_at_end(rest: &[u8], e: &serde_json::Error) -> bool {
+    let line_start = match e.line() {
+        0 | 1 => 0,
+        l => match rest.iter().enumerate().filter(|&(_, &c)| c == b'\n').nth(l - 2) {
+            Some((i, _)) => i + 1,
+            None => return false,
+        },
+    };
+    line_start + e.column() + 4 >= rest.len()
 }
 
 fn json_error(sample: &[u8], pos: usize, record: usize, e: &serde_json::Error) -> String {
@@ -600,6 +615,25 @@ mod tests {
         let arr = b"[{\"i\":1},{\"i\":2},{\"i\":3}]";
         let s = sniff(&FileSample { name: "x", len: 100, head: &arr[..12], tail: &[] }, &Limits::default());
         assert_eq!(s.format, Format::Json(JsonLayout::Array));
+        // Regression (the 10,000-file crawl benchmark): a sample cut inside a number, a literal
+        // or a UTF-8 sequence drops that record like any other cut, instead of calling the
+        // whole file invalid JSON.
+        for cut in ["{\"p\":1.", "{\"p\":-", "{\"p\":2e", "{\"p\":tru", "{\"p\":\"\u{e9}"] {
+            let mut head = b"{\"p\":1.5}\n{\"p\":2}\n".to_vec();
+            head.extend_from_slice(cut.as_bytes());
+            if cut.ends_with('\u{e9}') {
+                head.pop(); // half of the two-byte é
+            }
+            let s = sniff(&FileSample { name: "x.json", len: 1000, head: &head, tail: &[] }, &Limits::default());
+            assert_eq!(s.format, Format::Json(JsonLayout::Lines), "cut {cut:?}");
+            assert_eq!(scan_json(&s.sample, true, 1000).unwrap().records.len(), 2, "cut {cut:?}");
+        }
+        // The same bytes as a whole file are still invalid, and an error earlier in a cut
+        // sample is still an error.
+        assert!(reason(format("a.json", b"{\"p\":1}\n{\"p\":1.")).contains("invalid JSON in record 2"));
+        let early = b"{\"p\":1.}\n{\"p\":2}\n{\"p\":3}\n";
+        let s = sniff(&FileSample { name: "x.json", len: 1000, head: early, tail: &[] }, &Limits::default());
+        assert!(reason(s.format).contains("invalid JSON in record 1"));
         // A record longer than the sample: say so.
         let s = sniff(&FileSample { name: "x", len: 100, head: b"{\"a\": \"abc", tail: &[] }, &Limits::default());
         assert!(reason(s.format).contains("raise sample_bytes"));
