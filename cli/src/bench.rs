@@ -28,9 +28,9 @@ use tokio::sync::watch;
 pub struct BenchArgs {
     /// `simulator`, `produce`, `sink` or `freshness`.
     which: String,
-    /// Ticks to generate.
-    #[arg(long, default_value_t = 2_000_000)]
-    ticks: u64,
+    /// Ticks to generate (default: 2,000,000; `sql`: 100,000,000).
+    #[arg(long)]
+    ticks: Option<u64>,
     /// Kafka bootstrap servers; absent: the embedded log.
     #[arg(long)]
     bootstrap: Option<String>,
@@ -120,10 +120,11 @@ fn sink_spec(topic: &str, max_records: u64, interval_ms: u64) -> Result<S3SinkSp
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
+    let ticks = args.ticks.unwrap_or(2_000_000);
     match args.which.as_str() {
         "sql" => {
             return crate::bench_sql::sql(crate::bench_sql::SqlBenchArgs {
-                ticks: args.ticks,
+                ticks: args.ticks.unwrap_or(100_000_000),
                 dir: args.dir.clone().unwrap_or_else(|| "/var/tmp/ticklake-bench/sql".into()),
                 runs: args.runs,
                 duckdb_python: args.duckdb_python.clone(),
@@ -140,7 +141,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             .await;
         }
         "simulator" => {
-            let spec = stream("bench", args.ticks, 0)?;
+            let spec = stream("bench", ticks, 0)?;
             let mut src = ticklake_sources::Source::from_spec(&spec.source, ticklake_sources::Shard::ALL, 0)?;
             let mut buf = Vec::with_capacity(10_000);
             let mut bytes = Vec::with_capacity(256);
@@ -169,7 +170,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         "produce" => {
             let topic = unique("bench-produce");
             let e = env(&args, "bench").await?;
-            let (n, d) = produce(e.bus.clone(), stream(&topic, args.ticks, 0)?).await?;
+            let (n, d) = produce(e.bus.clone(), stream(&topic, ticks, 0)?).await?;
             println!(
                 "producer: {n} ticks acknowledged in {:.2} s = {:.0} ticks/s",
                 d.as_secs_f64(),
@@ -179,7 +180,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         "sink" => {
             let topic = unique("bench-sink");
             let e = env(&args, &topic.to_lowercase()).await?;
-            let (n, d) = produce(e.bus.clone(), stream(&topic, args.ticks, 0)?).await?;
+            let (n, d) = produce(e.bus.clone(), stream(&topic, ticks, 0)?).await?;
             println!(
                 "pre-filled {topic}: {n} ticks in {:.2} s ({:.0} ticks/s)",
                 d.as_secs_f64(),
