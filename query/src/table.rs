@@ -33,10 +33,13 @@ use datafusion::datasource::table_schema::TableSchemaBuilder;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::{CastExpr, Column};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use ticklake_catalog::store::{FileRecord, TableRecord, decode_path};
-use ticklake_catalog::{Compression, TableFormat};
+use ticklake_catalog::{Compression, EpochUnit, TableFormat, TsRepr};
 
 /// Files and bytes a query's scans kept and pruned, summed over every table it reads.
 #[derive(Debug, Default)]
@@ -105,6 +108,9 @@ pub fn arrow_type(t: &ticklake_catalog::DataType) -> DataType {
         C::Decimal { precision, scale } => DataType::Decimal128(*precision, *scale),
         C::Binary => DataType::Binary,
         C::Date => DataType::Date32,
+        // Epoch numbers keep their unit: the JSON reader takes an integer as a count of the
+        // column type's unit, so `ts_ms` must be read as milliseconds, not microseconds.
+        C::Timestamp(TsRepr::Epoch(u)) => DataType::Timestamp(time_unit(*u), None),
         C::Timestamp(_) => DataType::Timestamp(TimeUnit::Microsecond, None),
         C::Struct(fields) => DataType::Struct(fields.iter().map(arrow_field).collect::<Vec<_>>().into()),
         C::Array(item) => DataType::List(Arc::new(Field::new("item", arrow_type(item), true))),
@@ -113,6 +119,15 @@ pub fn arrow_type(t: &ticklake_catalog::DataType) -> DataType {
                 Fields::from(vec![Field::new("key", arrow_type(k), false), Field::new("value", arrow_type(v), true)]);
             DataType::Map(Arc::new(Field::new("entries", DataType::Struct(entries), false)), false)
         }
+    }
+}
+
+fn time_unit(u: EpochUnit) -> TimeUnit {
+    match u {
+        EpochUnit::Seconds => TimeUnit::Second,
+        EpochUnit::Millis => TimeUnit::Millisecond,
+        EpochUnit::Micros => TimeUnit::Microsecond,
+        EpochUnit::Nanos => TimeUnit::Nanosecond,
     }
 }
 
@@ -133,6 +148,8 @@ pub fn arrow_schema(record: &TableRecord) -> Schema {
 #[derive(Debug)]
 pub struct CatalogTable {
     file_schema: SchemaRef,
+    /// Columns (by index) the reader yields as integers and the table types as timestamps.
+    epoch_casts: Vec<(usize, DataType)>,
     partition_fields: Vec<FieldRef>,
     table_schema: SchemaRef,
     files: Vec<PartitionedFile>,
@@ -200,14 +217,26 @@ impl CatalogTable {
             Ok(l) => l,
             Err(e) => return plan_err!("table {}.{}: {e}", record.database, record.name),
         };
-        let file_schema: SchemaRef =
-            Arc::new(Schema::new(record.schema.columns.iter().map(arrow_field).collect::<Vec<_>>()));
+        let columns: Vec<Field> = record.schema.columns.iter().map(arrow_field).collect();
+        // The CSV reader parses timestamps from text only: an epoch column is read as its
+        // integer and cast to its timestamp type above the scan (see `scan`).
+        let mut epoch_casts = Vec::new();
+        let mut file_columns = columns.clone();
+        if matches!(record.format, TableFormat::Csv(..)) {
+            for (i, c) in record.schema.columns.iter().enumerate() {
+                if let ticklake_catalog::DataType::Timestamp(TsRepr::Epoch(_)) = c.data_type {
+                    epoch_casts.push((i, columns[i].data_type().clone()));
+                    file_columns[i] = Field::new(&c.name, DataType::Int64, true);
+                }
+            }
+        }
+        let file_schema: SchemaRef = Arc::new(Schema::new(file_columns));
         let partition_fields: Vec<FieldRef> = record
             .partition_keys
             .iter()
             .map(|k| Arc::new(Field::new(&k.name, arrow_type(&k.data_type), true)))
             .collect();
-        let mut all: Vec<FieldRef> = file_schema.fields().iter().cloned().collect();
+        let mut all: Vec<FieldRef> = columns.into_iter().map(Arc::new).collect();
         all.extend(partition_fields.iter().cloned());
         let table_schema = Arc::new(Schema::new(all));
         let mut parts = Vec::with_capacity(files.len());
@@ -256,6 +285,7 @@ impl CatalogTable {
         };
         Ok(CatalogTable {
             file_schema,
+            epoch_casts,
             partition_fields,
             table_schema,
             files: parts,
@@ -409,7 +439,22 @@ impl TableProvider for CatalogTable {
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
             .build();
-        self.format.create_physical_plan(state, config).await
+        let plan = self.format.create_physical_plan(state, config).await?;
+        if self.epoch_casts.is_empty() {
+            return Ok(plan);
+        }
+        let out = plan.schema();
+        let mut exprs = Vec::with_capacity(out.fields().len());
+        for (j, field) in out.fields().iter().enumerate() {
+            let t = projection.map_or(j, |p| p[j]);
+            let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(field.name(), j));
+            let expr = match self.epoch_casts.iter().find(|(i, _)| *i == t) {
+                Some((_, to)) => Arc::new(CastExpr::new(column, to.clone(), None)) as Arc<dyn PhysicalExpr>,
+                None => column,
+            };
+            exprs.push(ProjectionExpr { expr, alias: field.name().clone() });
+        }
+        Ok(Arc::new(ProjectionExec::try_new(exprs, plan)?))
     }
 
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {

@@ -271,3 +271,45 @@ async fn gzip_csv_and_json_tables_are_read_with_their_dialect() {
     assert_eq!(f64s(&b, "bids"), vec![3.0 * (45.0 + 5.0)]);
     assert_eq!(strings(&b, "note"), vec!["a | quoted note".to_string()]);
 }
+
+/// Regression: epoch-number timestamps (the crawler's epoch rule) are read in their own unit —
+/// `ts_ms` in JSON as milliseconds, not as microseconds — and in CSV, whose reader parses
+/// timestamps from text only, as integers cast to their timestamp type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn epoch_timestamps_are_read_in_their_unit_in_json_and_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("prints");
+    let csv = dir.path().join("bars");
+    std::fs::create_dir_all(&json).unwrap();
+    std::fs::create_dir_all(&csv).unwrap();
+    // 2024-05-01T13:30:00Z and one minute later.
+    let s = 1_714_570_200_i64;
+    std::fs::write(
+        json.join("p.json"),
+        format!("{{\"ts_ms\":{},\"px\":1.5}}\n{{\"ts_ms\":{},\"px\":2.5}}\n", s * 1000, (s + 60) * 1000),
+    )
+    .unwrap();
+    std::fs::write(csv.join("b.csv"), format!("time_s,close\n{s},10.5\n{},11.5\n", s + 60)).unwrap();
+    let store = common::catalog(dir.path());
+    common::crawl(&store, &json, "market", "prints").await;
+    common::crawl(&store, &csv, "market", "bars").await;
+    let engine = common::engine(store, "market");
+    for sql in [
+        "SELECT CAST(min(ts_ms) AS VARCHAR) AS lo, CAST(max(ts_ms) AS VARCHAR) AS hi FROM prints",
+        "SELECT CAST(min(time_s) AS VARCHAR) AS lo, CAST(max(time_s) AS VARCHAR) AS hi FROM bars",
+    ] {
+        let out = engine.execute(sql, &QueryOptions::default()).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let b = one(&out);
+        assert_eq!(strings(&b, "lo"), vec!["2024-05-01T13:30:00".to_string()], "{sql}");
+        assert_eq!(strings(&b, "hi"), vec!["2024-05-01T13:31:00".to_string()], "{sql}");
+    }
+    // Filters and date_bin work on them as on any timestamp.
+    let out = engine
+        .execute(
+            "SELECT count(*) AS n FROM bars WHERE time_s >= TIMESTAMP '2024-05-01 13:31:00' AND close > 11",
+            &QueryOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(i64s(&one(&out), "n"), vec![1]);
+}
