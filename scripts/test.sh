@@ -298,7 +298,7 @@ FUZZ_SECONDS=${TICKLAKE_FUZZ_SECONDS:-30}
 rustup run nightly rustc --version >/dev/null 2>&1 \
   || { echo "cargo fuzz needs the nightly toolchain (rustup toolchain install nightly)" >&2; exit 1; }
 CARGO_FUZZ="$TICKLAKE_CACHE/cargo-fuzz/bin/cargo-fuzz"
-if [ ! -x "$CARGO_FUZZ" ]; then
+if [ "$("$CARGO_FUZZ" --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
   log "installing cargo-fuzz $CARGO_FUZZ_VERSION (once; cached in $TICKLAKE_CACHE/cargo-fuzz)"
   CARGO_TARGET_DIR="$TICKLAKE_CACHE/cargo-fuzz/build" \
     cargo install --locked --root "$TICKLAKE_CACHE/cargo-fuzz" --version "$CARGO_FUZZ_VERSION" cargo-fuzz

@@ -26,7 +26,7 @@ use tokio::sync::watch;
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// `simulator`, `produce`, `sink` or `freshness`.
+    /// `simulator`, `produce`, `sink`, `freshness`, `sql` or `crawl`.
     which: String,
     /// Ticks to generate (default: 2,000,000; `sql`: 100,000,000).
     #[arg(long)]

@@ -83,7 +83,22 @@ fn config(t: &SinkTable) -> CrawlConfig {
     cfg
 }
 
+/// How long the crawl at stop may take.
+const FINAL_CRAWL_TIMEOUT: Duration = Duration::from_secs(60);
+
 fn log(sink: &str, r: Result<ticklake_catalog::crawler::CrawlSummary, ticklake_catalog::crawler::CrawlError>) {
+    if let Ok(s) = &r {
+        // The first few of each (unchanged failing files are reported by every crawl).
+        for w in s.warnings.iter().chain(&s.schema_changes).take(3) {
+            tracing::warn!(sink, "crawl: {w}");
+        }
+        for e in s.errors.iter().take(3) {
+            tracing::warn!(sink, path = %e.path, reason = %e.reason, errors = s.errors.len(), "crawl error");
+        }
+        if !s.set_aside.is_empty() {
+            tracing::warn!(sink, files = s.set_aside.len(), first = %s.set_aside[0].path, reason = %s.set_aside[0].reason, "files set aside");
+        }
+    }
     match r {
         Ok(s) if s.read > 0 || s.vanished > 0 || !s.errors.is_empty() => tracing::info!(
             sink, read = s.read, skipped = s.skipped, tables_created = ?s.tables_created,
@@ -151,13 +166,33 @@ impl LocalCatalog {
     /// landed before stopping is in the catalog.
     pub async fn stop(self) {
         self.schedule.abort();
-        drop(self.recrawlers);
-        for t in &self.tables {
-            match Location::parse(&t.root) {
-                Ok(location) => {
-                    log(&t.sink, ticklake_catalog::crawler::crawl(self.store.clone(), &location, &config(t)).await)
+        let _ = self.schedule.await; // its copy of the recrawlers is dropped
+        // Crawls in progress finish before the final crawl starts: never two on one table.
+        match Arc::try_unwrap(self.recrawlers) {
+            Ok(recrawlers) => {
+                for r in recrawlers.into_values() {
+                    r.shutdown().await;
                 }
-                Err(e) => tracing::warn!(sink = %t.sink, error = %e, "final crawl skipped"),
+            }
+            Err(_) => tracing::warn!("the recrawlers are still shared: no final crawl (the next start catches up)"),
+        }
+        for t in &self.tables {
+            let location = match Location::parse(&t.root) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(sink = %t.sink, error = %e, "final crawl skipped");
+                    continue;
+                }
+            };
+            // Bounded: an unreachable S3 endpoint must not hold the runner's exit.
+            let cfg = config(t);
+            let crawl = ticklake_catalog::crawler::crawl(self.store.clone(), &location, &cfg);
+            match tokio::time::timeout(FINAL_CRAWL_TIMEOUT, crawl).await {
+                Ok(r) => log(&t.sink, r),
+                Err(_) => tracing::warn!(
+                    sink = %t.sink, secs = FINAL_CRAWL_TIMEOUT.as_secs(),
+                    "final crawl timed out; the next start crawls what it missed"
+                ),
             }
         }
     }

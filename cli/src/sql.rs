@@ -48,6 +48,13 @@ impl EngineArgs {
 
     async fn engine(&self) -> Result<Arc<Engine>> {
         let url = self.catalog_url();
+        // The default catalog is the runner's: a missing one is a wrong --data-dir, not an
+        // empty catalog to create.
+        if self.catalog.is_none() && !std::path::Path::new(&url).exists() {
+            bail!(
+                "no catalog at {url}: run `ticklake local up` (or `ticklake crawl`) first, or pass --data-dir or --catalog"
+            );
+        }
         let open_url = url.clone();
         let store = tokio::task::spawn_blocking(move || ticklake_catalog::store::open(&open_url))
             .await?

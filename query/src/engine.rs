@@ -129,7 +129,9 @@ pub struct QueryOutput {
 #[derive(Debug, Clone, Default)]
 pub struct QueryOptions {
     pub database: Option<String>,
+    /// Lower than the engine's `timeout_ms` (a larger value is cut to it; 0 counts as 1).
     pub timeout_ms: Option<u64>,
+    /// Lower than the engine's `memory_limit_bytes` (a larger value is cut to it; at least 1 MiB).
     pub memory_limit_bytes: Option<usize>,
 }
 
@@ -279,13 +281,13 @@ impl Engine {
         }
         let store = Arc::clone(&self.store);
         let keys: Vec<(String, String)> = wanted.into_keys().collect();
-        let max_tables = self.opts.max_tables_per_query;
         let loaded = tokio::task::spawn_blocking(move || {
             // information_schema shows every table's columns: their records, not their files.
             let mut described = Vec::new();
             if information_schema {
+                // Records only (no file lists), so every table is listed: a cut list would
+                // answer SHOW TABLES wrongly without saying so.
                 described = store.list_tables(None).map_err(|e| QueryError::Catalog(e.to_string()))?;
-                described.truncate(max_tables);
             }
             let mut out = Vec::new();
             for (db, name) in keys {
@@ -339,7 +341,8 @@ impl Engine {
 
     /// Runs one query to completion (see the module documentation).
     pub async fn execute(&self, sql: &str, q: &QueryOptions) -> Result<QueryOutput, QueryError> {
-        let timeout_ms = q.timeout_ms.unwrap_or(self.opts.timeout_ms);
+        // A query may ask for less than the engine's bounds, never more (nor zero).
+        let timeout_ms = q.timeout_ms.map_or(self.opts.timeout_ms, |t| t.clamp(1, self.opts.timeout_ms));
         match tokio::time::timeout(Duration::from_millis(timeout_ms), self.execute_inner(sql, q)).await {
             Ok(r) => r,
             Err(_) => Err(QueryError::Timeout { timeout_ms }),
@@ -349,7 +352,9 @@ impl Engine {
     async fn execute_inner(&self, sql: &str, q: &QueryOptions) -> Result<QueryOutput, QueryError> {
         let started = Instant::now();
         let database = q.database.clone().unwrap_or_else(|| self.opts.default_database.clone());
-        let memory_limit = q.memory_limit_bytes.unwrap_or(self.opts.memory_limit_bytes);
+        let memory_limit = q
+            .memory_limit_bytes
+            .map_or(self.opts.memory_limit_bytes, |m| m.clamp(1 << 20, self.opts.memory_limit_bytes.max(1 << 20)));
         let df_err = |e| QueryError::from_datafusion(e, memory_limit);
         let ctx = self.session(&database, memory_limit)?;
         let state = ctx.state();

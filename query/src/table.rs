@@ -241,7 +241,10 @@ impl CatalogTable {
         let table_schema = Arc::new(Schema::new(all));
         let mut parts = Vec::with_capacity(files.len());
         for f in files {
-            if !f.url.starts_with(&record.location) {
+            // Inside the folder, not merely sharing a prefix (`…/t` vs `…/t2/x`).
+            if !f.url.starts_with(&record.location)
+                || !(record.location.ends_with('/') || f.url[record.location.len()..].starts_with('/'))
+            {
                 return plan_err!(
                     "table {}.{}: file {} is outside its location {}",
                     record.database,

@@ -205,6 +205,31 @@ async fn every_query_is_bounded_by_memory_time_and_result_rows() {
 
     let e = engine.execute("SELECT * FROM generate_series(1, 100)", &QueryOptions::default()).await.unwrap_err();
     assert!(matches!(e, QueryError::ResultTooLarge { limit: 10 }), "{e}");
+
+    // A query asks for less than the engine's bounds, never more: an engine with a 300 ms
+    // timeout, or with 4 MiB of memory, keeps it whatever a client (the HTTP API) asks for.
+    let strict = ticklake_query::Engine::new(
+        common::catalog(dir.path()),
+        EngineOptions { timeout_ms: 300, ..EngineOptions::default() },
+    )
+    .unwrap();
+    let greedy =
+        QueryOptions { timeout_ms: Some(u64::MAX), memory_limit_bytes: Some(usize::MAX), ..QueryOptions::default() };
+    let e = strict.execute("SELECT count(*) FROM generate_series(1, 100000000000) AS t(x)", &greedy).await.unwrap_err();
+    assert!(matches!(e, QueryError::Timeout { timeout_ms: 300 }), "{e}");
+    let small = ticklake_query::Engine::new(
+        common::catalog(dir.path()),
+        EngineOptions { memory_limit_bytes: 4 << 20, ..EngineOptions::default() },
+    )
+    .unwrap();
+    let e = small
+        .execute(
+            "SELECT x % 2000000 AS k, count(*) FROM generate_series(1, 4000000) AS t(x) GROUP BY k LIMIT 1",
+            &greedy,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, QueryError::MemoryCap { limit_bytes: 4194304, .. }), "{e}");
     let ok = engine.execute("SELECT * FROM generate_series(1, 10)", &QueryOptions::default()).await.unwrap();
     assert_eq!(ok.stats.rows, 10);
 

@@ -348,11 +348,13 @@ pub async fn crawl(store: Arc<dyn Store>, location: &Location, cfg: &CrawlConfig
 /// The trigger a runner calls after a sink committed new objects: one background task per
 /// crawl root that recrawls (incrementally) after each [`Recrawler::objects_committed`];
 /// notifications that arrive during a crawl make exactly one more crawl. Each outcome goes to
-/// `on_done` (log it). Dropping the `Recrawler` stops the task; a crawl in progress is abandoned
-/// (its changes are applied in one transaction or not at all).
+/// `on_done` (log it). [`Recrawler::shutdown`] lets a crawl in progress finish and ends the
+/// task; dropping the `Recrawler` instead aborts it (a crawl's changes are applied in one
+/// transaction or not at all, but an abandoned transaction may still be committing).
 pub struct Recrawler {
     notify: Arc<tokio::sync::Notify>,
-    task: tokio::task::JoinHandle<()>,
+    stopping: Arc<std::sync::atomic::AtomicBool>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Recrawler {
@@ -363,25 +365,42 @@ impl Recrawler {
         cfg: CrawlConfig,
         mut on_done: impl FnMut(Result<CrawlSummary, CrawlError>) + Send + 'static,
     ) -> Recrawler {
+        use std::sync::atomic::Ordering;
         let notify = Arc::new(tokio::sync::Notify::new());
-        let n = notify.clone();
+        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (n, stop) = (notify.clone(), stopping.clone());
         let task = tokio::spawn(async move {
             loop {
                 n.notified().await;
+                if stop.load(Ordering::Acquire) {
+                    return;
+                }
                 on_done(crawl(store.clone(), &location, &cfg).await);
             }
         });
-        Recrawler { notify, task }
+        Recrawler { notify, stopping, task: Some(task) }
     }
 
     /// New objects landed under the root: crawl (soon, once).
     pub fn objects_committed(&self) {
         self.notify.notify_one();
     }
+
+    /// Stops the task after the crawl in progress, if any, has finished (pending
+    /// notifications are dropped), so that nothing else writes this root's tables afterwards.
+    pub async fn shutdown(mut self) {
+        self.stopping.store(true, std::sync::atomic::Ordering::Release);
+        self.notify.notify_one();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
 }
 
 impl Drop for Recrawler {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
