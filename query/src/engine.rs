@@ -63,6 +63,10 @@ pub struct EngineOptions {
     pub max_tables_per_query: usize,
     /// Threads (partitions) a query uses; 0 = the number of cores.
     pub target_partitions: usize,
+    /// Evaluate data-column filters inside the Parquet reader (late materialization: the
+    /// other columns are decoded only for rows that pass). On by default: it takes the
+    /// OHLCV benchmark's `kind = 'trade'` filter off the critical path (see BENCHMARKS.md).
+    pub parquet_filter_pushdown: bool,
     /// How S3 locations are reached.
     pub s3: S3Config,
 }
@@ -76,6 +80,7 @@ impl Default for EngineOptions {
             max_result_rows: 1_000_000,
             max_tables_per_query: 64,
             target_partitions: 0,
+            parquet_filter_pushdown: true,
             s3: S3Config::default(),
         }
     }
@@ -214,6 +219,9 @@ impl Engine {
         if self.opts.target_partitions > 0 {
             config = config.with_target_partitions(self.opts.target_partitions);
         }
+        let parquet = &mut config.options_mut().execution.parquet;
+        parquet.pushdown_filters = self.opts.parquet_filter_pushdown;
+        parquet.reorder_filters = self.opts.parquet_filter_pushdown;
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(GreedyMemoryPool::new(memory_limit)))
             .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
