@@ -110,6 +110,22 @@ fn time(t: Option<&aws_sdk_s3::primitives::DateTime>) -> DateTime<Utc> {
     t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())).unwrap_or_default()
 }
 
+/// What `object_store` knows of an object, from a HeadObject or GetObject reply.
+fn object_meta(
+    location: &Path,
+    last_modified: Option<&aws_sdk_s3::primitives::DateTime>,
+    size: u64,
+    e_tag: Option<&str>,
+) -> ObjectMeta {
+    ObjectMeta {
+        location: location.clone(),
+        last_modified: time(last_modified),
+        size,
+        e_tag: e_tag.map(str::to_string),
+        version: None,
+    }
+}
+
 fn range_header(r: &GetRange) -> String {
     match r {
         GetRange::Bounded(b) => format!("bytes={}-{}", b.start, b.end.saturating_sub(1)),
@@ -147,13 +163,8 @@ impl ReadOnlyS3 {
 }
 
 fn meta_of(o: &aws_sdk_s3::types::Object) -> Option<ObjectMeta> {
-    Some(ObjectMeta {
-        location: Path::parse(o.key()?).ok()?,
-        last_modified: time(o.last_modified()),
-        size: o.size().unwrap_or(0).max(0) as u64,
-        e_tag: o.e_tag().map(str::to_string),
-        version: None,
-    })
+    let location = Path::parse(o.key()?).ok()?;
+    Some(object_meta(&location, o.last_modified(), o.size().unwrap_or(0).max(0) as u64, o.e_tag()))
 }
 
 #[async_trait::async_trait]
@@ -182,13 +193,7 @@ impl ObjectStore for ReadOnlyS3 {
                 .await
                 .map_err(|e| not_found_or("HeadObject", &key, &e))?;
             let size = out.content_length().unwrap_or(0).max(0) as u64;
-            let meta = ObjectMeta {
-                location: location.clone(),
-                last_modified: time(out.last_modified()),
-                size,
-                e_tag: out.e_tag().map(str::to_string),
-                version: None,
-            };
+            let meta = object_meta(location, out.last_modified(), size, out.e_tag());
             options.check_preconditions(&meta)?;
             return Ok(GetResult {
                 payload: GetResultPayload::Stream(stream::empty().boxed()),
@@ -207,13 +212,7 @@ impl ObjectStore for ReadOnlyS3 {
             Some((r, size)) => (r, size),
             None => (0..length, length),
         };
-        let meta = ObjectMeta {
-            location: location.clone(),
-            last_modified: time(out.last_modified()),
-            size,
-            e_tag: out.e_tag().map(str::to_string),
-            version: None,
-        };
+        let meta = object_meta(location, out.last_modified(), size, out.e_tag());
         options.check_preconditions(&meta)?;
         let body = out.body;
         let key_for_err = key.clone();
