@@ -78,11 +78,7 @@ impl Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_athena_style_api_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("lake/ticks");
-    common::slt_ticks(&data);
-    let store = common::catalog(dir.path());
-    common::crawl(&store, &data, "market", "ticks").await;
-    let engine = common::engine(store, "market");
+    let engine = common::ticks_engine(dir.path()).await;
     let api = Api::new(
         engine,
         ApiOptions { max_concurrent_queries: 1, max_pending_queries: 3, max_history: 20, ..ApiOptions::default() },

@@ -161,11 +161,7 @@ async fn the_shipped_named_queries_run_unchanged_and_agree_with_a_computation_in
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partition_filters_prune_files_before_they_are_opened() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("lake/ticks");
-    common::slt_ticks(&data);
-    let store = common::catalog(dir.path());
-    common::crawl(&store, &data, "market", "ticks").await;
-    let engine = common::engine(store, "market");
+    let engine = common::ticks_engine(dir.path()).await;
     let q = QueryOptions::default();
     let all = engine.execute("SELECT count(*) FROM ticks", &q).await.unwrap();
     assert_eq!((all.stats.files_total, all.stats.files_scanned, all.stats.files_pruned), (2, 2, 0));

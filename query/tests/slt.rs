@@ -73,11 +73,7 @@ impl sqllogictest::AsyncDB for Db {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqllogictest_files() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("lake/ticks");
-    common::slt_ticks(&data);
-    let store = common::catalog(dir.path());
-    common::crawl(&store, &data, "market", "ticks").await;
-    let db = Db(common::engine(store, "market"));
+    let db = Db(common::ticks_engine(dir.path()).await);
     let slt = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
     let mut files: Vec<_> = std::fs::read_dir(&slt).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();

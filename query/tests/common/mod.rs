@@ -96,3 +96,13 @@ pub async fn crawl(store: &Arc<dyn Store>, dir: &Path, database: &str, table: &s
     let summary = crawl(store.clone(), &location, &cfg).await.unwrap();
     assert!(summary.errors.is_empty(), "{summary}");
 }
+
+/// The `.slt` tick fixture under `dir/lake/ticks`, crawled into `market.ticks` of a catalog in
+/// `dir`, and an engine over it with `market` as the default database.
+pub async fn ticks_engine(dir: &Path) -> Arc<Engine> {
+    let data = dir.join("lake/ticks");
+    slt_ticks(&data);
+    let store = catalog(dir);
+    crawl(&store, &data, "market", "ticks").await;
+    engine(store, "market")
+}
