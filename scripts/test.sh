@@ -233,7 +233,9 @@ Configuration:
 L4J
 KJAVA=(java -Xms512m -Xmx1g -Dlog4j2.configurationFile="$RUN/kafka/log4j2.yaml" -cp "$KAFKA_LIBS/*")
 log "starting Apache Kafka $KAFKA_VERSION (KRaft) on 127.0.0.1: $KAFKA_PORT (PLAINTEXT), $KAFKA_SSL_PORT (SSL, mutual TLS), $KAFKA_SASL_SSL_PORT (SASL_SSL, SCRAM-SHA-512)"
-"${KJAVA[@]}" kafka.tools.StorageTool format --standalone -t "$(python3 -c 'import uuid,base64;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
+# A cluster id is 22 URL-safe base64 characters; one starting with '-' would be read as an
+# option (1 run in 64 failed so), hence --cluster-id=… in one word.
+"${KJAVA[@]}" kafka.tools.StorageTool format --standalone --cluster-id="$(python3 -c 'import uuid,base64;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
   -c "$RUN/kafka/server.properties" --add-scram "SCRAM-SHA-512=[name=$KAFKA_SCRAM_USER,password=$KAFKA_SCRAM_PASSWORD]" \
   >"$RUN/kafka-format.log" 2>&1 || { cat "$RUN/kafka-format.log"; exit 1; }
 "${KJAVA[@]}" kafka.Kafka "$RUN/kafka/server.properties" >"$RUN/kafka.log" 2>&1 &
