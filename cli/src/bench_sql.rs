@@ -72,9 +72,15 @@ fn median(v: &mut [f64]) -> f64 {
 
 /// Generates the tick data set (sink encoder, Hive layout by hour) unless `dir/.complete` says
 /// it holds `ticks` ticks.
+/// The row order of the sink's Parquet objects (`ticklake_workers::sink::encode::sort_ticks`).
+const ROW_ORDER: &str = "kind, symbol, event_time, seq";
+
 fn generate(dir: &Path, ticks: u64) -> Result<()> {
     let marker = dir.join(".complete");
-    if std::fs::read_to_string(&marker).ok().and_then(|s| s.trim().parse::<u64>().ok()) == Some(ticks) {
+    // The encoder's row order is part of the data set: a set written by an older encoder is
+    // written again.
+    let want = format!("{ticks} ticks, rows by {ROW_ORDER}");
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(want.as_str()) {
         return Ok(());
     }
     if dir.exists() {
@@ -122,7 +128,7 @@ fn generate(dir: &Path, ticks: u64) -> Result<()> {
         bytes as f64 / n as f64,
         started.elapsed().as_secs_f64()
     );
-    std::fs::write(&marker, n.to_string())?;
+    std::fs::write(&marker, want)?;
     Ok(())
 }
 

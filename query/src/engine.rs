@@ -29,6 +29,8 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider};
 use datafusion::common::TableReference;
 use datafusion::datasource::empty::EmptyTable;
+use datafusion::execution::cache::cache_manager::{CacheManagerConfig, FileMetadataCache};
+use datafusion::execution::cache::default_cache::DefaultCache;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::GreedyMemoryPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -43,6 +45,9 @@ use tokio::sync::Mutex;
 use crate::error::QueryError;
 use crate::s3::{ReadOnlyS3, S3Config};
 use crate::table::{CatalogTable, Location, ScanStats};
+
+/// Memory for parsed Parquet footers and page indexes kept between queries.
+const METADATA_CACHE_BYTES: usize = 64 << 20;
 
 /// The DataFusion catalog every database is a schema of.
 pub const CATALOG: &str = "ticklake";
@@ -145,6 +150,8 @@ pub struct Engine {
     store: Arc<dyn Store>,
     opts: EngineOptions,
     s3_client: Mutex<Option<aws_sdk_s3::Client>>,
+    /// Parsed Parquet footers and page indexes, shared by every query of this engine.
+    metadata_cache: Arc<FileMetadataCache>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -200,7 +207,9 @@ impl ExecutionPlanVisitor for BytesScanned {
 impl Engine {
     pub fn new(store: Arc<dyn Store>, opts: EngineOptions) -> Result<Self, QueryError> {
         opts.validate()?;
-        Ok(Engine { store, opts, s3_client: Mutex::new(None) })
+        let metadata_cache: Arc<FileMetadataCache> =
+            Arc::new(DefaultCache::new(METADATA_CACHE_BYTES).with_name("ticklake-parquet-metadata"));
+        Ok(Engine { store, opts, s3_client: Mutex::new(None), metadata_cache })
     }
 
     pub fn options(&self) -> &EngineOptions {
@@ -222,7 +231,11 @@ impl Engine {
         let parquet = &mut config.options_mut().execution.parquet;
         parquet.pushdown_filters = self.opts.parquet_filter_pushdown;
         parquet.reorder_filters = self.opts.parquet_filter_pushdown;
+        let caches = CacheManagerConfig::default()
+            .with_file_metadata_cache(Some(Arc::clone(&self.metadata_cache)))
+            .with_metadata_cache_limit(METADATA_CACHE_BYTES);
         let runtime = RuntimeEnvBuilder::new()
+            .with_cache_manager(caches)
             .with_memory_pool(Arc::new(GreedyMemoryPool::new(memory_limit)))
             .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
             .build_arc()

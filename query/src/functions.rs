@@ -4,18 +4,24 @@
 //!
 //! | function | meaning | how |
 //! |---|---|---|
-//! | `max_by(x, y)` (alias `arg_max`) | the `x` of the row with the largest `y`; rows with a null `y` ignored | rewritten to `last_value(x ORDER BY y) FILTER (WHERE y IS NOT NULL)` |
-//! | `min_by(x, y)` (alias `arg_min`) | the `x` of the row with the smallest `y` | rewritten to `first_value(x ORDER BY y) FILTER (WHERE y IS NOT NULL)` |
+//! | `max_by(x, y)` (alias `arg_max`) | the `x` of the row with the largest `y`; rows with a null `y` ignored | its own accumulators ([`by`]): grouped for a primitive `x` and an integer-like `y` |
+//! | `min_by(x, y)` (alias `arg_min`) | the `x` of the row with the smallest `y` | the same |
 //! | `vwap(price, size)` | `Σ price·size / Σ size` over rows where both are non-null; null when `Σ size = 0` | its own (grouped) accumulator, in `f64` |
 //! | `date_format(t, fmt)` | `t` (a date or timestamp, as UTC) formatted with MySQL/Trino specifiers (`%Y %m %d %H %i %s …`) | translated to chrono's; an unknown specifier is an error |
 //!
-//! `max_by`/`min_by` are rewrites, not accumulators of their own, because DataFusion's
-//! `first_value`/`last_value` with `ORDER BY` already have fast grouped accumulators: a
-//! 1-minute OHLCV over millions of ticks runs at DataFusion's speed. Ties in `y` pick any of the
-//! tied rows, as in Trino.
+//! `max_by`/`min_by` were first rewritten to DataFusion's `first_value`/`last_value(x ORDER BY
+//! y)`. Their grouped accumulator compares rows through a dynamic lexicographic comparator, and
+//! the rewrite adds a `FILTER (WHERE y IS NOT NULL)`: together 17 % of the CPU of a 1-minute OHLCV
+//! over 100 M ticks. [`by`] compares two `i64` per row instead (see BENCHMARKS.md). Ties in `y`
+//! pick any of the tied rows, as in Trino.
 //!
 //! DataFusion's own `date_bin(interval, t[, origin])`, `date_trunc`, `first_value`/`last_value`
-//! (`ORDER BY` inside the call) complete the tick helpers.
+//! (`ORDER BY` inside the call) complete the tick helpers. `date_trunc` is DataFusion's behind a
+//! wrapper ([`date_trunc`]) that truncates UTC timestamps to a millisecond … day with constant
+//! divisors.
+
+mod by;
+mod date_trunc;
 
 use std::sync::Arc;
 
@@ -24,106 +30,20 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Ar
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, TimeUnit, TimestampMicrosecondType};
 use datafusion::common::{Result, ScalarValue, exec_err, internal_err, plan_err};
-use datafusion::functions_aggregate::first_last::{first_value_udaf, last_value_udaf};
-use datafusion::logical_expr::expr::{AggregateFunction, AggregateFunctionParams};
-use datafusion::logical_expr::function::{AccumulatorArgs, AggregateFunctionSimplification, StateFieldsArgs};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, EmitTo, Expr, GroupsAccumulator, ScalarFunctionArgs,
-    ScalarUDF, ScalarUDFImpl, Signature, SortExpr, Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, EmitTo, GroupsAccumulator, ScalarFunctionArgs,
+    ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
 /// Registers every function of this module on `ctx`.
 pub fn register(ctx: &datafusion::prelude::SessionContext) {
-    ctx.register_udaf(AggregateUDF::from(ByRewrite::max_by()));
-    ctx.register_udaf(AggregateUDF::from(ByRewrite::min_by()));
+    ctx.register_udaf(AggregateUDF::from(by::By::max_by()));
+    ctx.register_udaf(AggregateUDF::from(by::By::min_by()));
     ctx.register_udaf(AggregateUDF::from(Vwap::new()));
     ctx.register_udf(ScalarUDF::from(DateFormat::new()));
-}
-
-// ---------------------------------------------------------------------------------------------
-// max_by / min_by
-
-/// `max_by(x, y)` / `min_by(x, y)`: see the module documentation.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct ByRewrite {
-    name: &'static str,
-    aliases: Vec<String>,
-    /// True for `max_by` (the last row in `y` order).
-    last: bool,
-    signature: Signature,
-}
-
-impl ByRewrite {
-    fn max_by() -> Self {
-        ByRewrite {
-            name: "max_by",
-            aliases: vec!["arg_max".into()],
-            last: true,
-            signature: Signature::any(2, Volatility::Immutable),
-        }
-    }
-
-    fn min_by() -> Self {
-        ByRewrite {
-            name: "min_by",
-            aliases: vec!["arg_min".into()],
-            last: false,
-            signature: Signature::any(2, Volatility::Immutable),
-        }
-    }
-}
-
-impl AggregateUDFImpl for ByRewrite {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn aliases(&self) -> &[String] {
-        &self.aliases
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        match arg_types {
-            [x, _] => Ok(x.clone()),
-            _ => plan_err!("{}(x, y) takes two arguments", self.name),
-        }
-    }
-
-    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        // The optimizer's simplification always rewrites the call first (see `simplify`).
-        internal_err!("{} must be rewritten to first_value/last_value before execution", self.name)
-    }
-
-    fn state_fields(&self, _args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        internal_err!("{} must be rewritten to first_value/last_value before execution", self.name)
-    }
-
-    fn simplify(&self) -> Option<AggregateFunctionSimplification> {
-        let last = self.last;
-        let name = self.name;
-        Some(Box::new(move |call: AggregateFunction, _info| {
-            let AggregateFunctionParams { args, distinct, filter, order_by, null_treatment } = call.params;
-            if distinct || !order_by.is_empty() {
-                return plan_err!("{name}(x, y) takes neither DISTINCT nor ORDER BY: y is the order");
-            }
-            let [x, y]: [Expr; 2] = match args.try_into() {
-                Ok(a) => a,
-                Err(_) => return plan_err!("{name}(x, y) takes two arguments"),
-            };
-            let not_null = y.clone().is_not_null();
-            let filter = Some(Box::new(match filter {
-                Some(f) => f.and(not_null),
-                None => not_null,
-            }));
-            let order = vec![SortExpr::new(y, true, false)];
-            let func = if last { last_value_udaf() } else { first_value_udaf() };
-            Ok(Expr::AggregateFunction(AggregateFunction::new_udf(func, vec![x], false, filter, order, null_treatment)))
-        }))
-    }
+    // Replaces DataFusion's own (same name): see `date_trunc`.
+    ctx.register_udf(ScalarUDF::from(date_trunc::DateTrunc::new()));
 }
 
 // ---------------------------------------------------------------------------------------------

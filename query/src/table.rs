@@ -186,6 +186,18 @@ fn fits_format(name: &str, format: &TableFormat) -> bool {
     }
 }
 
+/// A time standing for a file's change tag: the modification time itself when the tag is one
+/// (nanoseconds, local files), else a hash of it (an S3 ETag). Different tags give different
+/// times, so a cache keyed on (path, size, time) never serves a changed file's old contents.
+fn change_stamp(tag: &str) -> chrono::DateTime<chrono::Utc> {
+    let nanos = tag.parse::<i64>().unwrap_or_else(|_| {
+        // FNV-1a: stable across runs and builds, unlike the standard library's hasher.
+        let h = tag.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        (h >> 1) as i64
+    });
+    chrono::DateTime::from_timestamp_nanos(nanos)
+}
+
 /// The partition values of a file at `rel` (relative to the table's folder) for `keys`:
 /// `key=value` folders (percent-decoded; Hive's default partition is null) or, for positional
 /// keys (`partition_0`, …), the folder name. `None` when the depth or a key does not match.
@@ -275,7 +287,11 @@ impl CatalogTable {
                 let text = ScalarValue::Utf8(v.clone());
                 values.push(text.cast_to(field.data_type())?);
             }
-            parts.push(PartitionedFile::new(path, f.size).with_partition_values(values));
+            let mut part = PartitionedFile::new(path, f.size).with_partition_values(values);
+            // The engine's Parquet metadata cache is valid for a (path, size, last_modified);
+            // the crawl's change tag stands in for the modification time.
+            part.object_meta.last_modified = change_stamp(&f.tag);
+            parts.push(part);
         }
         let format = file_format(&record.format, &record.properties);
         let list_root = if files.is_empty() && !record.deprecated {
@@ -479,6 +495,20 @@ impl TableProvider for CatalogTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn change_tags_stand_for_distinct_times() {
+        assert_eq!(change_stamp("1764081000123456789").timestamp_nanos_opt(), Some(1_764_081_000_123_456_789));
+        assert_eq!(
+            change_stamp("\"9b2cf535f27731c974343645a3985328\""),
+            change_stamp("\"9b2cf535f27731c974343645a3985328\"")
+        );
+        assert_ne!(
+            change_stamp("\"9b2cf535f27731c974343645a3985328\""),
+            change_stamp("\"9b2cf535f27731c974343645a3985329\"")
+        );
+        assert_ne!(change_stamp("1"), change_stamp("2"));
+    }
 
     #[test]
     fn locations_are_split_and_others_refused() {

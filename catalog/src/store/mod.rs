@@ -164,6 +164,9 @@ pub struct FileRecord {
     /// Absolute, percent-encoded: `file:///…` or `s3://bucket/key`.
     pub url: String,
     pub size: u64,
+    /// Change tag when last crawled: the modification time in nanoseconds (local) or the ETag
+    /// (S3). Readers key caches of the file's contents on it.
+    pub tag: String,
     /// One per partition key (`None`: Hive's default partition).
     pub partition_values: Vec<Option<String>>,
 }

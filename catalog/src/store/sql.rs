@@ -276,20 +276,21 @@ impl<B: Backend> Store for SqlStore<B> {
     fn table_files(&self, database: &str, name: &str) -> Result<Vec<FileRecord>, StoreError> {
         self.backend.transaction(|tx| {
             let rows = tx.query(
-                "SELECT root, path, size, partition_values_json FROM files WHERE db = ? AND table_name = ? \
+                "SELECT root, path, size, tag, partition_values_json FROM files WHERE db = ? AND table_name = ? \
                  ORDER BY root, path",
                 &[text(database), text(name)],
             )?;
             rows.into_iter()
                 .map(|r| {
                     let mut it = r.into_iter();
-                    let (root, path, size, values) = (it.next(), it.next(), it.next(), it.next());
+                    let (root, path, size, tag, values) = (it.next(), it.next(), it.next(), it.next(), it.next());
                     let short = || StoreError::Corrupt("short row".into());
                     let root = root.ok_or_else(short)?.text()?;
                     let path = path.ok_or_else(short)?.text()?;
                     Ok(FileRecord {
                         url: format!("{root}{}", encode_path(&path)),
                         size: size.ok_or_else(short)?.int()? as u64,
+                        tag: tag.ok_or_else(short)?.text()?,
                         partition_values: values.ok_or_else(short)?.json()?,
                     })
                 })

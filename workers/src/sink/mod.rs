@@ -233,6 +233,9 @@ pub struct PendingObject {
     pub rows: u64,
 }
 
+/// `((time bucket, folder symbol rank), (kind, symbol rank, event time, seq), index)`.
+type SortKey = ((i64, u32), (u8, u32, i64, u64), u32);
+
 /// Encodes a batch into its objects: one per Hive folder, plus one dead-letter object when
 /// any message was refused. Pure and deterministic.
 pub fn build_objects(
@@ -243,25 +246,28 @@ pub fn build_objects(
     ticks: Vec<Tick>,
     dead: &[DeadLetter],
 ) -> Result<Vec<PendingObject>, String> {
-    // One sort puts the batch in folder order and, inside a folder, in the order objects
-    // store rows (symbol, event time, seq). It sorts compact keys — symbols replaced by their
-    // rank among the batch's symbols — instead of moving ticks and comparing strings; each
-    // folder is then a run of the order, its name formatted once.
+    // One sort puts the batch in folder order (time bucket, then symbol when folders are per
+    // symbol) and, inside a folder, in the order objects store rows (kind, symbol, event time,
+    // seq: see `encode`). It sorts compact keys — symbols replaced by their rank among the
+    // batch's symbols — instead of moving ticks and comparing strings; each folder is then a
+    // run of the order, its name formatted once.
     let mut symbols: Vec<&str> = ticks.iter().map(|t| t.symbol.as_str()).collect::<HashSet<_>>().into_iter().collect();
     symbols.sort_unstable();
     let rank: HashMap<&str, u32> = symbols.iter().enumerate().map(|(i, s)| (*s, i as u32)).collect();
     let bucket_us = layout.granularity_us();
-    let mut order: Vec<(i64, u32, i64, u64, u32)> = ticks
+    let folder_rank = |symbol_rank: u32| if layout.by_symbol { symbol_rank } else { 0 };
+    let mut order: Vec<SortKey> = ticks
         .iter()
         .enumerate()
-        .map(|(i, t)| (t.ts_us.div_euclid(bucket_us), rank[t.symbol.as_str()], t.ts_us, t.seq, i as u32))
+        .map(|(i, t)| {
+            let r = rank[t.symbol.as_str()];
+            ((t.ts_us.div_euclid(bucket_us), folder_rank(r)), (encode::kind_rank(&t.body), r, t.ts_us, t.seq), i as u32)
+        })
         .collect();
     order.sort_unstable();
-    let same_folder =
-        |a: &(i64, u32, i64, u64, u32), b: &(i64, u32, i64, u64, u32)| a.0 == b.0 && (!layout.by_symbol || a.1 == b.1);
     let mut out = Vec::new();
-    for run in order.chunk_by(|a, b| same_folder(a, b)) {
-        let rows: Vec<&Tick> = run.iter().map(|k| &ticks[k.4 as usize]).collect();
+    for run in order.chunk_by(|a, b| a.0 == b.0) {
+        let rows: Vec<&Tick> = run.iter().map(|k| &ticks[k.2 as usize]).collect();
         let folder = layout.folder(rows[0].ts_us, &rows[0].symbol);
         let body = match layout.format {
             SinkFormat::Parquet => encode::parquet(&rows).map_err(|e| e.to_string())?,
@@ -809,5 +815,52 @@ impl Sink {
             }
         }
         self.metrics.lag.set(lag);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ticklake_api::crd::TimeGranularity;
+    use ticklake_api::tick::TickBody;
+
+    #[test]
+    fn objects_are_one_per_folder_with_rows_in_encode_order() {
+        let t0 = 1_764_081_000_000_000; // 2025-11-25T14:30:00Z
+        let mut ticks = Vec::new();
+        for i in 0..40u64 {
+            let body = if i % 2 == 0 {
+                TickBody::Trade { price: 1.0 + i as f64, size: 1 }
+            } else {
+                TickBody::Quote { bid: 1.0, bid_size: 1, ask: 2.0, ask_size: 1 }
+            };
+            // Two symbols, two hours, kinds interleaved, arriving out of order.
+            let hour = (i % 4 / 2) as i64 * 3_600_000_000;
+            let symbol = if i % 3 == 0 { "MSFT" } else { "AAPL" };
+            ticks.push(Tick { symbol: symbol.into(), ts_us: t0 + hour + (40 - i as i64), seq: i, body });
+        }
+        for by_symbol in [false, true] {
+            let layout = Layout {
+                prefix: "lake".into(),
+                topic: "ticks".into(),
+                granularity: TimeGranularity::Hour,
+                by_symbol,
+                format: ticklake_api::crd::SinkFormat::Parquet,
+                dead_letter_prefix: "_dead_letters".into(),
+            };
+            let objects = build_objects(&layout, 0, 0, 39, ticks.clone(), &[]).unwrap();
+            assert_eq!(objects.len(), if by_symbol { 4 } else { 2 });
+            let mut all = 0;
+            for o in &objects {
+                let rows = encode::read_parquet(o.body.clone()).unwrap();
+                let mut sorted = rows.clone();
+                encode::sort_ticks(&mut sorted);
+                assert_eq!(rows, sorted, "{}: rows in (kind, symbol, event_time, seq) order", o.key);
+                let folder = layout.folder(rows[0].ts_us, &rows[0].symbol);
+                assert!(rows.iter().all(|r| layout.folder(r.ts_us, &r.symbol) == folder), "{}", o.key);
+                all += rows.len();
+            }
+            assert_eq!(all, ticks.len());
+        }
     }
 }
