@@ -511,6 +511,34 @@ mod tests {
     }
 
     #[test]
+    fn grouped_states_keep_every_integer_like_y_type() {
+        let ys: Vec<ArrayRef> = vec![
+            Arc::new(datafusion::arrow::array::Int8Array::from(vec![1, 3])),
+            Arc::new(datafusion::arrow::array::Int16Array::from(vec![1, 3])),
+            Arc::new(datafusion::arrow::array::Int32Array::from(vec![1, 3])),
+            Arc::new(Int64Array::from(vec![1, 3])),
+            Arc::new(datafusion::arrow::array::UInt8Array::from(vec![1, 3])),
+            Arc::new(datafusion::arrow::array::UInt16Array::from(vec![1, 3])),
+            Arc::new(datafusion::arrow::array::UInt32Array::from(vec![1, 3])),
+            Arc::new(datafusion::arrow::array::Date32Array::from(vec![1, 3])),
+            Arc::new(datafusion::arrow::array::Date64Array::from(vec![86_400_000, 3 * 86_400_000])),
+            Arc::new(datafusion::arrow::array::TimestampSecondArray::from(vec![1, 3]).with_timezone("+00:00")),
+            ts(&[Some(1), Some(3)]),
+        ];
+        for y in ys {
+            let y_type = y.data_type().clone();
+            let mut acc = groups_for(&DataType::Float64, &y_type, true).expect("grouped");
+            acc.update_batch(&[f64s(&[Some(1.0), Some(3.0)]), y], &[0, 0], None, 1).unwrap();
+            let state = acc.state(EmitTo::All).unwrap();
+            assert_eq!(state[1].data_type(), &y_type);
+            let mut fin = groups_for(&DataType::Float64, &y_type, true).unwrap();
+            fin.merge_batch(&state, &[0], 1).unwrap();
+            let out = fin.evaluate(EmitTo::All).unwrap();
+            assert_eq!(out.as_primitive::<Float64Type>().value(0), 3.0, "{y_type}");
+        }
+    }
+
+    #[test]
     fn grouped_path_only_for_primitive_x_and_integer_like_y() {
         assert!(groups_for(&DataType::Utf8, &ts_type(), true).is_none());
         assert!(groups_for(&DataType::Float64, &DataType::Float64, true).is_none());
